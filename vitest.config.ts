@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'functions/**/*.test.ts', 'infra/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Two cores: keep workers bounded so HTTP-based suites do not starve each other.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
