@@ -1,0 +1,66 @@
+import { InvalidInputError } from './errors.js';
+
+/** The function's configuration, read once per container from the environment. */
+export interface FunctionConfig {
+  /** Default Stytch credentials secret (a rotated secret may override it). */
+  credentialsSecretId: string | undefined;
+  /** Base URL override for every Stytch call when the credentials secret has none. */
+  apiBaseUrl: string | undefined;
+  /** How long Stytch project credentials are cached in a warm container. */
+  credentialsTtlMs: number;
+  /** Timeout of a single Stytch request (further bounded by the Lambda's remaining time). */
+  requestTimeoutMs: number;
+  /** Attempts per Stytch request, the first included. */
+  maxAttempts: number;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new InvalidInputError(`Environment variable ${name} must be a positive integer, got a non-integer value; unset it to use ${fallback}.`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
+  return {
+    credentialsSecretId: env.STYTCH_CREDENTIALS_SECRET_ID || undefined,
+    apiBaseUrl: env.STYTCH_API_BASE_URL || undefined,
+    credentialsTtlMs: positiveInt(env, 'STYTCH_CREDENTIALS_TTL_SECONDS', 300) * 1000,
+    requestTimeoutMs: positiveInt(env, 'STYTCH_REQUEST_TIMEOUT_MS', 10_000),
+    maxAttempts: positiveInt(env, 'STYTCH_MAX_ATTEMPTS', 4),
+  };
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/**
+ * Stytch base URL (DESIGN.md §2): `base_url` from the credentials secret, else
+ * STYTCH_API_BASE_URL, else live or test by project id prefix, as the official
+ * SDK does. Plain http is for loopback only: the project secret travels in the
+ * Authorization header of every call.
+ */
+export function resolveBaseUrl(projectId: string, fromSecret: string | undefined, fromEnv: string | undefined): string {
+  const chosen = fromSecret ?? fromEnv;
+  const source = fromSecret !== undefined ? 'base_url in the Stytch credentials secret' : 'STYTCH_API_BASE_URL';
+  if (chosen === undefined) {
+    return projectId.startsWith('project-live-') ? 'https://api.stytch.com' : 'https://test.stytch.com';
+  }
+  let url: URL;
+  try {
+    url = new URL(chosen);
+  } catch {
+    throw new InvalidInputError(`${source} is not a valid URL; use e.g. https://api.stytch.com or remove it.`);
+  }
+  if (url.protocol === 'https:') return url.origin + url.pathname.replace(/\/+$/, '');
+  if (url.protocol === 'http:' && isLoopback(url.hostname)) return url.origin + url.pathname.replace(/\/+$/, '');
+  throw new InvalidInputError(
+    `${source} must use https (plain http is accepted only for loopback hosts such as 127.0.0.1); got ${url.protocol}//${url.hostname}.`,
+  );
+}

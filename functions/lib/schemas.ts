@@ -1,0 +1,107 @@
+import * as z from 'zod/mini';
+import { InvalidInputError } from './errors.js';
+
+/**
+ * Schemas for everything that comes from outside: the event Secrets Manager
+ * sends, the rotated secret and the Stytch credentials secret. They run before
+ * any Stytch call, and their error messages name fields, never values
+ * (invariant V: a value that fails validation may still be a secret).
+ */
+
+export const STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
+export type Step = (typeof STEPS)[number];
+
+export const rotationEventSchema = z.object({
+  Step: z.enum(STEPS, {
+    error: `Step must be one of ${STEPS.join(', ')} (the event Secrets Manager sends to a rotation function)`,
+  }),
+  SecretId: z
+    .string({ error: 'SecretId must be the ARN or name of the secret being rotated' })
+    .check(z.minLength(1, 'SecretId must not be empty'), z.maxLength(2048, 'SecretId is longer than the 2048 characters Secrets Manager allows')),
+  // Secrets Manager version ids (ClientRequestToken) are 32 to 64 characters.
+  ClientRequestToken: z
+    .string({ error: 'ClientRequestToken must be the version id of the pending secret version' })
+    .check(
+      z.minLength(32, 'ClientRequestToken must be 32 to 64 characters (a Secrets Manager version id)'),
+      z.maxLength(64, 'ClientRequestToken must be 32 to 64 characters (a Secrets Manager version id)'),
+    ),
+  RotationToken: z.optional(z.string({ error: 'RotationToken must be a string when present' }).check(z.minLength(1, 'RotationToken must not be empty when present'))),
+});
+export type RotationEvent = z.infer<typeof rotationEventSchema>;
+
+export const CLIENT_KINDS = ['connected_app', 'm2m'] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
+
+/** The rotated secret. Unknown fields are kept and copied into every new version. */
+export const rotatedSecretSchema = z.looseObject({
+  client_id: z
+    .string({ error: 'client_id must be a string: the Stytch client id whose secret this is' })
+    .check(
+      z.minLength(1, 'client_id must not be empty'),
+      z.maxLength(256, 'client_id is longer than any Stytch client id (256 characters)'),
+      z.regex(/^[A-Za-z0-9_.:-]+$/, 'client_id may only contain letters, digits and - _ . : (a Stytch client id)'),
+    ),
+  client_secret: z
+    .string({ error: 'client_secret must be a string: the Stytch client secret' })
+    .check(
+      z.minLength(4, 'client_secret must be at least 4 characters (the function compares its last four with Stytch)'),
+      z.maxLength(4096, 'client_secret is longer than 4096 characters'),
+    ),
+  stytch_credentials_secret_id: z.optional(
+    z
+      .string({ error: 'stytch_credentials_secret_id must be a string: the id or ARN of a Stytch credentials secret' })
+      .check(z.minLength(1, 'stytch_credentials_secret_id must not be empty; remove the field to use the default credentials')),
+  ),
+  client_kind: z.optional(
+    z.enum(CLIENT_KINDS, { error: `client_kind must be one of ${CLIENT_KINDS.join(', ')}; remove it to infer the kind from client_id` }),
+  ),
+});
+export type RotatedSecret = z.infer<typeof rotatedSecretSchema>;
+
+export const stytchCredentialsSchema = z.object({
+  project_id: z
+    .string({ error: 'project_id must be a string: your Stytch project id (project-test-... or project-live-...)' })
+    .check(z.regex(/^project-[A-Za-z0-9-]+$/, 'project_id must look like project-test-... or project-live-... (Stytch dashboard, API keys)')),
+  secret: z
+    .string({ error: 'secret must be a string: your Stytch project secret' })
+    .check(z.minLength(1, 'secret must not be empty: put your Stytch project secret in it')),
+  base_url: z.optional(
+    z.string({ error: 'base_url must be a string URL such as https://api.stytch.com' }).check(z.minLength(1, 'base_url must not be empty; remove it to use the default')),
+  ),
+});
+export type StytchCredentialsSecret = z.infer<typeof stytchCredentialsSchema>;
+
+function describeIssues(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
+  return error.issues
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}
+
+/** Parses with a schema; the error names what is wrong and where (`what`), never a value. */
+export function parseWith<T extends z.ZodMiniType>(schema: T, input: unknown, what: string, fix: string): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new InvalidInputError(`${what} is invalid: ${describeIssues(result.error)}. ${fix}`);
+  }
+  return result.data;
+}
+
+/**
+ * JSON.parse's own message quotes the input, which may be a secret, so it is
+ * replaced by one that only says where to look.
+ */
+export function parseSecretJson<T extends z.ZodMiniType>(schema: T, text: string | undefined, what: string, fix: string): z.infer<T> {
+  if (text === undefined) {
+    throw new InvalidInputError(`${what} has no SecretString (binary secrets are not supported). ${fix}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidInputError(`${what} is not valid JSON. ${fix}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(`${what} must be a JSON object. ${fix}`);
+  }
+  return parseWith(schema, value, what, fix);
+}

@@ -1,0 +1,476 @@
+import { InvalidInputError, isTransient, RotationError, TransientError, VerificationError } from '../lib/errors.js';
+import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
+import { parseSecretJson, rotatedSecretSchema, type RotatedSecret, type RotationEvent } from '../lib/schemas.js';
+import { AWSCURRENT, AWSPENDING, type SecretStore } from '../lib/secrets/store.js';
+import { labelOf, type ClientProvider, type ClientState } from '../lib/stytch/index.js';
+
+/**
+ * The four rotation steps and the failure policy, in the order they happen
+ * (DESIGN.md §4). Roman numerals name the invariants of DESIGN.md §3:
+ * I never an outage, II never a lost secret, III the old secret is retired,
+ * IV idempotent and resumable, V no secret leaves the vault.
+ *
+ * Stytch's state is read through last fours: S4 = client_secret_last_four,
+ * N4 = next_client_secret_last_four, compared with the secrets Secrets
+ * Manager holds.
+ */
+
+export interface RotationDeps {
+  store: SecretStore;
+  /** The Stytch client kind for the rotated secret, with its credentials; no call is made until a verb is used. */
+  stytch: (secret: RotatedSecret) => ClientProvider;
+  logger: RotationLogger;
+  metrics: RotationMetrics;
+}
+
+export type StepOutcome =
+  | 'created'
+  | 'resumed'
+  | 'verified'
+  | 'configuration-ok'
+  | 'rotated'
+  | 'already-current'
+  | 'completed-half-done';
+
+interface Rotation {
+  event: RotationEvent;
+  token: string;
+  arn: string;
+  name: string;
+  currentVersionId: string;
+  cur: RotatedSecret;
+  /** The token version's value; undefined until createSecret stores it (or in a configuration test). */
+  pend: RotatedSecret | undefined;
+  clientId: string;
+  stytch: ClientProvider;
+  client: string;
+  deps: RotationDeps;
+}
+
+const last4 = (secret: RotatedSecret) => secret.client_secret.slice(-4);
+
+/** Stytch accepts this secret (as current or as next). */
+const accepts = (state: ClientState, secret: RotatedSecret) =>
+  state.secretLast4 === last4(secret) || state.nextSecretLast4 === last4(secret);
+
+const stateFields = (state: ClientState) => ({ stytchSecretLast4: state.secretLast4, stytchNextSecretLast4: state.nextSecretLast4 });
+
+export async function runStep(event: RotationEvent, deps: RotationDeps): Promise<StepOutcome> {
+  const { store, logger } = deps;
+  const token = event.ClientRequestToken;
+
+  // The preamble of AWS's rotation template: bad input is rejected here, before any Stytch call.
+  const secret = await store.describe(event.SecretId);
+  const { arn, name } = secret;
+  if (!secret.rotationEnabled) {
+    throw new InvalidInputError(
+      `Secret ${name} does not have rotation enabled. Turn it on with aws secretsmanager rotate-secret --secret-id ${name} --rotation-lambda-arn <this function's ARN>, or a RotationSchedule.`,
+    );
+  }
+  const stages = secret.versions[token];
+  if (!stages) {
+    throw new InvalidInputError(
+      `Version ${token} is not a version of secret ${name}. Secrets Manager passes the pending version id as ClientRequestToken: start rotations with aws secretsmanager rotate-secret.`,
+    );
+  }
+  if (!secret.currentVersionId) {
+    throw new InvalidInputError(`Secret ${name} has no AWSCURRENT version; put the client's current secret into it first.`);
+  }
+  const alreadyCurrent = stages.includes(AWSCURRENT);
+  if (!alreadyCurrent && !stages.includes(AWSPENDING)) {
+    throw new InvalidInputError(
+      `Version ${token} of secret ${name} is not labelled AWSPENDING (its labels: ${stages.join(', ') || 'none'}), so no rotation is under way to it; start one with aws secretsmanager rotate-secret --secret-id ${name}.`,
+    );
+  }
+  if (alreadyCurrent && event.Step !== 'finishSecret') {
+    logger.info('The version is already AWSCURRENT: nothing to do', { versionStages: stages });
+    return 'already-current';
+  }
+
+  const fix = `It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.`;
+  const cur = parseSecretJson(rotatedSecretSchema, await store.getVersion(arn, secret.currentVersionId), `The AWSCURRENT value of secret ${name}`, fix);
+  let pend: RotatedSecret | undefined;
+  if (!alreadyCurrent) {
+    const text = await store.getVersion(arn, token);
+    if (text !== undefined) {
+      pend = parseSecretJson(
+        rotatedSecretSchema,
+        text,
+        `The AWSPENDING value (version ${token}) of secret ${name}`,
+        `Remove AWSPENDING from it (aws secretsmanager update-secret-version-stage --secret-id ${name} --version-stage AWSPENDING --remove-from-version-id ${token}) and rotate again.`,
+      );
+      // No confused deputy: a rotation never moves a secret to another client.
+      if (pend.client_id !== cur.client_id) {
+        throw new InvalidInputError(
+          `The pending version ${token} names client ${pend.client_id} but AWSCURRENT names ${cur.client_id}; a rotation never changes the client. ` +
+            `Remove AWSPENDING from it (aws secretsmanager update-secret-version-stage --secret-id ${name} --version-stage AWSPENDING --remove-from-version-id ${token}) and rotate again.`,
+        );
+      }
+    }
+  }
+  const stytch = deps.stytch(cur);
+  const rotation: Rotation = {
+    event,
+    token,
+    arn,
+    name,
+    currentVersionId: secret.currentVersionId,
+    cur,
+    pend,
+    clientId: cur.client_id,
+    stytch,
+    client: `${labelOf(stytch.kind)} ${cur.client_id}`,
+    deps,
+  };
+
+  switch (event.Step) {
+    case 'createSecret':
+      return createSecret(rotation);
+    case 'setSecret':
+      return setSecret(rotation);
+    case 'testSecret':
+      return testSecret(rotation);
+    case 'finishSecret':
+      return alreadyCurrent ? completeAfterLabel(rotation) : finishSecret(rotation);
+  }
+}
+
+// ---------------------------------------------------------------- createSecret
+
+async function createSecret(r: Rotation): Promise<StepOutcome> {
+  const { stytch, deps, cur } = r;
+  if (r.pend) {
+    const state = await stytch.get(r.clientId);
+    if (accepts(state, r.pend)) {
+      // IV: a retried or resumed createSecret never mints a second secret.
+      deps.logger.info('The pending secret is stored and Stytch holds it: resuming', stateFields(state));
+      deps.metrics.count('RotationResumed');
+      return 'resumed';
+    }
+    // The rotation was cancelled behind this version's back; the value under
+    // this token can never change, so this rotation cannot go on.
+    await deps.store.removeStage(r.arn, AWSPENDING, r.token);
+    deps.metrics.count('DeadPendingCleared');
+    deps.logger.warn('Stytch no longer holds the pending secret; removed AWSPENDING', stateFields(state));
+    throw new VerificationError(
+      `Stytch no longer holds the pending secret of version ${r.token} (its rotation was cancelled). AWSPENDING was removed from that version; ` +
+        `the next rotation starts fresh: aws secretsmanager rotate-secret --secret-id ${r.name}.`,
+    );
+  }
+
+  const { state, nextSecret } = await startRotation(r);
+  if (!state.confidential) {
+    await cancelQuietly(r, 'public client');
+    throw new InvalidInputError(publicClientMessage(r, state));
+  }
+  if (state.secretLast4 !== last4(cur)) {
+    // Consumers are already failing; the rotation repairs it, so go on, loudly.
+    deps.metrics.count('DriftDetected');
+    deps.logger.error('Drift: AWSCURRENT is not the secret Stytch holds; rotating to repair it', {
+      awsCurrentLast4: last4(cur),
+      ...stateFields(state),
+    });
+  }
+
+  const value = JSON.stringify({ ...cur, client_secret: nextSecret });
+  try {
+    await deps.store.putPending(r.arn, r.token, value, r.event.RotationToken);
+  } catch (putError) {
+    // II: until this put lands, the next secret exists only in memory.
+    let landed: boolean | undefined;
+    try {
+      landed = (await deps.store.getVersion(r.arn, r.token, { fresh: true })) === value;
+    } catch {
+      landed = undefined; // Unknown: keep Stytch's next secret; the next attempt resumes or repairs it as an orphan.
+    }
+    if (landed) {
+      deps.logger.warn('PutSecretValue failed but the value landed: going on', { error: summary(putError) });
+      deps.metrics.count('RotationStarted');
+      return 'created';
+    }
+    if (landed === false) await cancelIfNext(r, nextSecret.slice(-4), 'the pending value could not be stored');
+    throw putError;
+  }
+  deps.metrics.count('RotationStarted');
+  deps.logger.info('Started the Stytch rotation and stored the next secret as AWSPENDING', {
+    ...stateFields(state),
+    pendingLast4: nextSecret.slice(-4),
+  });
+  return 'created';
+}
+
+/**
+ * rotate/start, repairing what makes Stytch answer "already rotating": a next
+ * secret that Secrets Manager does not hold.
+ */
+async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSecret: string }> {
+  const { stytch, deps } = r;
+  try {
+    return await stytch.rotateStart(r.clientId);
+  } catch (error) {
+    if (!stytch.isAlreadyRotating(error)) throw error;
+  }
+  const state = await stytch.get(r.clientId);
+  if (state.nextSecretLast4 !== null && state.nextSecretLast4 === last4(r.cur)) {
+    // A previous rotation moved AWSCURRENT but Stytch never completed it.
+    // I: never cancel a next secret that is AWSCURRENT; complete it instead.
+    deps.logger.warn('A previous rotation was not completed at Stytch: completing it before starting this one', stateFields(state));
+    await tolerateNotRotating(stytch, () => stytch.rotate(r.clientId));
+    deps.metrics.count('HalfDoneCompleted');
+  } else if (state.nextSecretLast4 !== null) {
+    // II: an orphan (a lost rotate/start answer, a crash before the put, or a
+    // rotation started by hand). Nobody holds it, so nobody can be using it.
+    deps.logger.warn('Stytch holds a next secret that Secrets Manager does not: cancelling the orphan', stateFields(state));
+    await tolerateNotRotating(stytch, () => stytch.rotateCancel(r.clientId));
+    deps.metrics.count('OrphanRepaired');
+  }
+  return await stytch.rotateStart(r.clientId);
+}
+
+// ---------------------------------------------------------------- setSecret
+
+/** Stytch created the credential at rotate/start: check it still holds the pending secret. */
+async function setSecret(r: Rotation): Promise<StepOutcome> {
+  const pend = requirePending(r);
+  await withFailurePolicy(r, async () => verifyHeld(r, await r.stytch.get(r.clientId), pend));
+  r.deps.logger.info('Stytch holds the pending secret');
+  return 'verified';
+}
+
+// ---------------------------------------------------------------- testSecret
+
+async function testSecret(r: Rotation): Promise<StepOutcome> {
+  if (!r.pend) return configurationTest(r);
+  const pend = r.pend;
+  await withFailurePolicy(r, async () => {
+    const state = await r.stytch.get(r.clientId);
+    verifyHeld(r, state, pend);
+    if (!state.confidential) throw new InvalidInputError(publicClientMessage(r, state));
+    if (r.stytch.probe) await r.stytch.probe(r.clientId, pend.client_secret);
+  });
+  r.deps.logger.info(r.stytch.probe ? 'The pending secret authenticates at Stytch' : 'Stytch holds the pending secret');
+  return 'verified';
+}
+
+/**
+ * Secrets Manager's test of a rotation set up with RotateImmediately=false:
+ * the token version has no value. Check the configuration, change nothing.
+ */
+async function configurationTest(r: Rotation): Promise<StepOutcome> {
+  const state = await r.stytch.get(r.clientId);
+  if (!state.confidential) throw new InvalidInputError(publicClientMessage(r, state));
+  if (!accepts(state, r.cur)) {
+    r.deps.metrics.count('DriftDetected');
+    throw new VerificationError(
+      `Stytch does not accept the AWSCURRENT secret of ${r.name} (it ends ${last4(r.cur)}; Stytch's secrets end ${state.secretLast4 ?? 'none'} and ${state.nextSecretLast4 ?? 'none'}). ` +
+        `Consumers of this secret are failing: put the client's current secret into it, or rotate it now to issue a new one.`,
+    );
+  }
+  if (r.stytch.probe) await r.stytch.probe(r.clientId, r.cur.client_secret);
+  r.deps.logger.info('Configuration test passed: credentials work and Stytch accepts AWSCURRENT', stateFields(state));
+  return 'configuration-ok';
+}
+
+// ---------------------------------------------------------------- finishSecret
+
+async function finishSecret(r: Rotation): Promise<StepOutcome> {
+  const { stytch, deps } = r;
+  const pend = requirePending(r);
+  const state = await withFailurePolicy(r, async () => {
+    const s = await stytch.get(r.clientId);
+    // I: never move AWSCURRENT to a secret Stytch does not accept.
+    verifyHeld(r, s, pend);
+    await moveCurrent(r);
+    return s;
+  });
+
+  // From here on AWSCURRENT is the pending secret: never cancel (I). A
+  // failure is repaired by the reattempt or the next createSecret.
+  if (state.nextSecretLast4 === last4(pend)) {
+    try {
+      await stytch.rotate(r.clientId);
+    } catch (error) {
+      if (!stytch.isNotRotating(error)) {
+        deps.logger.error('AWSCURRENT moved but Stytch did not complete the rotation; the next attempt completes it', { error: summary(error) });
+        throw error;
+      }
+      // A retried rotate whose first answer was lost: confirm it took.
+      const after = await stytch.get(r.clientId);
+      if (after.secretLast4 !== last4(pend)) throw driftAfterLabel(r, after);
+    }
+  } else {
+    deps.logger.info('Stytch had already made the pending secret current', stateFields(state));
+  }
+  deps.metrics.count('RotationCompleted');
+  deps.logger.info('Rotation complete: AWSCURRENT moved and the old secret retired at Stytch', { pendingLast4: last4(pend) });
+  return 'rotated';
+}
+
+/**
+ * finishSecret on a version that is already AWSCURRENT: a reattempt after the
+ * label moved. Make sure Stytch completed (III) without touching AWSCURRENT.
+ */
+async function completeAfterLabel(r: Rotation): Promise<StepOutcome> {
+  const state = await r.stytch.get(r.clientId);
+  if (state.nextSecretLast4 === last4(r.cur)) {
+    await tolerateNotRotating(r.stytch, () => r.stytch.rotate(r.clientId));
+    r.deps.metrics.count('HalfDoneCompleted');
+    r.deps.metrics.count('RotationCompleted');
+    r.deps.logger.info('Completed at Stytch a rotation whose AWSCURRENT had already moved', stateFields(state));
+    return 'completed-half-done';
+  }
+  if (state.secretLast4 !== last4(r.cur)) throw driftAfterLabel(r, state);
+  r.deps.logger.info('The version is already AWSCURRENT and Stytch completed: nothing to do');
+  return 'already-current';
+}
+
+/** Moves AWSCURRENT to the token, surviving an SDK retry of a move whose first answer was lost. */
+async function moveCurrent(r: Rotation): Promise<void> {
+  try {
+    await r.deps.store.moveStage(r.arn, AWSCURRENT, r.token, r.currentVersionId);
+  } catch (error) {
+    let now;
+    try {
+      now = await r.deps.store.describe(r.arn);
+    } catch {
+      // Unknown whether the label moved: transient, so nothing is cancelled (I).
+      throw new TransientError(`Moving AWSCURRENT to version ${r.token} may or may not have happened (${messageOf(error)}); Secrets Manager's reattempt finds out.`, {
+        cause: error,
+      });
+    }
+    if (now.versions[r.token]?.includes(AWSCURRENT)) return;
+    throw error;
+  }
+  r.deps.logger.info('Moved AWSCURRENT to the pending version', { previousVersionId: r.currentVersionId });
+}
+
+// ---------------------------------------------------------------- failure policy
+
+/**
+ * Runs work that may fail between rotate/start and the AWSCURRENT move.
+ * Transient failures are rethrown untouched: the pending secret is stored (II)
+ * and Secrets Manager reattempts with the same token (IV). Definitive ones
+ * cancel at Stytch and clear AWSPENDING, so the next rotation starts clean.
+ */
+async function withFailurePolicy<T>(r: Rotation, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isTransient(error) || !r.pend) throw error;
+    return await cancelRotation(r, r.pend, error);
+  }
+}
+
+async function cancelRotation(r: Rotation, pend: RotatedSecret, error: unknown): Promise<never> {
+  const { stytch, deps } = r;
+  const reason = messageOf(error);
+  let cancelled = false;
+  try {
+    // I: never cancel a pending secret that is already AWSCURRENT.
+    if ((await deps.store.describe(r.arn)).versions[r.token]?.includes(AWSCURRENT)) {
+      throw new RotationError('the pending version is already AWSCURRENT');
+    }
+    const state = await stytch.get(r.clientId);
+    if (state.secretLast4 === last4(pend)) {
+      // Stytch already made the pending secret its only one: dropping it would lose it (II).
+      throw new RotationError('Stytch has already made the pending secret current');
+    }
+    if (state.nextSecretLast4 === last4(pend)) {
+      await tolerateNotRotating(stytch, () => stytch.rotateCancel(r.clientId));
+      cancelled = true;
+    }
+    await deps.store.removeStage(r.arn, AWSPENDING, r.token);
+  } catch (compensationError) {
+    deps.logger.error('The failed rotation could not be cancelled; AWSPENDING kept so a reattempt can resume or cancel it', {
+      error: summary(error),
+      compensationError: summary(compensationError),
+    });
+    throw new RotationError(
+      `${reason} The rotation could not be cancelled (${messageOf(compensationError)}), so AWSPENDING stays on version ${r.token} and Secrets Manager's next attempt resumes or cancels it.`,
+      { cause: error },
+    );
+  }
+  deps.metrics.count('RotationCancelled');
+  deps.logger.warn('Rotation cancelled', { error: summary(error), cancelledAtStytch: cancelled });
+  throw new RotationError(
+    `${reason} The rotation was cancelled: ${cancelled ? 'Stytch discarded the pending secret and ' : ''}AWSPENDING was removed from version ${r.token}; ` +
+      `AWSCURRENT is unchanged and still works. Fix the cause, then run aws secretsmanager rotate-secret --secret-id ${r.name}.`,
+    { cause: error },
+  );
+}
+
+/** Cancels only if Stytch's next secret is the one this invocation started (never someone else's). */
+async function cancelIfNext(r: Rotation, nextLast4: string, why: string): Promise<void> {
+  try {
+    const state = await r.stytch.get(r.clientId);
+    if (state.nextSecretLast4 !== nextLast4) return;
+    await tolerateNotRotating(r.stytch, () => r.stytch.rotateCancel(r.clientId));
+    r.deps.metrics.count('RotationCancelled');
+    r.deps.logger.warn(`Cancelled the Stytch rotation: ${why}`);
+  } catch (error) {
+    // The next attempt's createSecret finds the orphan and cancels it (II).
+    r.deps.logger.error(`Could not cancel the Stytch rotation (${why}); the next attempt repairs it`, { error: summary(error) });
+  }
+}
+
+async function cancelQuietly(r: Rotation, why: string): Promise<void> {
+  try {
+    await tolerateNotRotating(r.stytch, () => r.stytch.rotateCancel(r.clientId));
+  } catch (error) {
+    r.deps.logger.error(`Could not cancel the Stytch rotation (${why}); the next attempt repairs it`, { error: summary(error) });
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function requirePending(r: Rotation): RotatedSecret {
+  if (r.pend) return r.pend;
+  // createSecret has not stored a value: Secrets Manager reattempts the whole rotation from createSecret.
+  throw new TransientError(
+    `Version ${r.token} of secret ${r.name} has no value yet: createSecret has not completed. Secrets Manager reattempts the rotation from createSecret.`,
+  );
+}
+
+function verifyHeld(r: Rotation, state: ClientState, pend: RotatedSecret): void {
+  if (accepts(state, pend)) return;
+  throw new VerificationError(
+    `Stytch does not hold the pending secret of version ${r.token} (it ends ${last4(pend)}; Stytch's secrets end ${state.secretLast4 ?? 'none'} and ${state.nextSecretLast4 ?? 'none'}): ` +
+      `its rotation was cancelled or replaced outside this function.`,
+  );
+}
+
+function driftAfterLabel(r: Rotation, state: ClientState): VerificationError {
+  r.deps.metrics.count('DriftDetected');
+  return new VerificationError(
+    `AWSCURRENT of ${r.name} (ending ${last4(r.pend ?? r.cur)}) is not the secret Stytch holds (${state.secretLast4 ?? 'none'}, next ${state.nextSecretLast4 ?? 'none'}): ` +
+      `the client was changed outside this function. Rotate again to issue a secret both agree on: aws secretsmanager rotate-secret --secret-id ${r.name}.`,
+  );
+}
+
+function publicClientMessage(r: Rotation, state: ClientState): string {
+  return `${r.client} is a public client (${state.clientType ?? 'no client_type'}) and has no secret to rotate; rotate only confidential clients (first_party, third_party).`;
+}
+
+async function tolerateNotRotating(stytch: ClientProvider, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    // A retried call whose first answer was lost, or someone got there first: the end state is the one wanted.
+    if (!stytch.isNotRotating(error)) throw error;
+  }
+}
+
+function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return /[.!?)]$/.test(text) ? text : `${text}.`;
+}
+
+/** For logs: the error's class, message and Stytch ids; messages never carry a secret (V). */
+export function summary(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const fields: Record<string, unknown> = { name: error.name, message: error.message };
+  for (const key of ['statusCode', 'errorType', 'requestId', 'operation'] as const) {
+    if (key in error) fields[key] = (error as unknown as Record<string, unknown>)[key];
+  }
+  return fields;
+}
