@@ -1,0 +1,680 @@
+// The deployment as CloudFormation will see it: `osls package` (offline) builds the
+// template once, and the tests read it. Template parameters decide the optional parts
+// (KMS statement, example secret, e-mail), so the IAM policy is checked the way
+// CloudFormation evaluates it, for several parameter sets, by a small evaluator of the
+// intrinsic functions the template uses. Then cfn-lint checks the template.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BUNDLE = join(ROOT, 'dist/rotate-stytch-secret/index.mjs');
+const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
+
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const SM = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret`;
+const FUNCTION_NAME = 'stytch-secret-rotation-test';
+const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FUNCTION_NAME}`;
+const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${FUNCTION_NAME}:*`;
+
+const ROTATED_1 = `${SM}:secret:prod/app-one/stytch-client-AbCdEf`;
+const ROTATED_2 = `${SM}:secret:prod/app-two/stytch-client-GhIjKl`;
+const OTHER_CREDENTIALS = `${SM}:secret:other-project/stytch-credentials-MnOpQr`;
+const KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+
+// What the stack's own resources resolve to (Ref / GetAtt), as CloudFormation would.
+const CREDENTIALS_SECRET = `${SM}:stytch-secret-rotation/test/stytch-project-credentials-StUvWx`;
+const EXAMPLE_SECRET = `${SM}:stytch-secret-rotation/test/example-stytch-client-YzAbCd`;
+const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:stytch-secret-rotation-test-RotationAlertsTopic-X1`;
+const RULE_ARN = `arn:aws:events:${REGION}:${ACCOUNT}:rule/stytch-secret-rotation-test-RotationFailureRule-X2`;
+const ALARM_ARN = `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${FUNCTION_NAME}-errors`;
+const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/stytch-secret-rotation-test-RotateStytchSecretRole-X3`;
+const REFS: Record<string, string> = {
+  StytchCredentialsSecret: CREDENTIALS_SECRET,
+  ExampleStytchClientSecret: EXAMPLE_SECRET,
+  RotationAlertsTopic: TOPIC_ARN,
+  RotateStytchSecretLambdaFunction: FUNCTION_NAME,
+  RotateStytchSecretRole: 'stytch-secret-rotation-test-RotateStytchSecretRole-X3',
+  ServerlessDeploymentBucket: 'stytch-secret-rotation-te-serverlessdeploymentbuck-x4',
+};
+const GET_ATTS: Record<string, string> = {
+  'RotateStytchSecretLambdaFunction.Arn': FUNCTION_ARN,
+  'RotateStytchSecretLogGroup.Arn': LOG_GROUP_ARN,
+  'RotateStytchSecretRole.Arn': ROLE_ARN,
+  'RotationFailureRule.Arn': RULE_ARN,
+  'RotateStytchSecretErrorsAlarm.Arn': ALARM_ARN,
+  'ServerlessDeploymentBucket.Arn': 'arn:aws:s3:::stytch-secret-rotation-te-serverlessdeploymentbuck-x4',
+};
+const PSEUDO: Record<string, string> = {
+  'AWS::AccountId': ACCOUNT,
+  'AWS::Region': REGION,
+  'AWS::Partition': 'aws',
+  'AWS::StackName': 'stytch-secret-rotation-test',
+};
+
+// The --param values of the one `osls package` run: every optional part switched on.
+// Scenarios below override the template parameters these become the defaults of.
+const PACKAGE_PARAMS = {
+  rotatedSecretArns: `${ROTATED_1},${ROTATED_2}`,
+  extraCredentialsSecretArns: OTHER_CREDENTIALS,
+  kmsKeyArn: KMS_KEY,
+  alarmEmail: 'rotation-alerts@example.com',
+  createExampleSecret: 'true',
+};
+
+// ---------------------------------------------------------------------------------
+// A CloudFormation template, and an evaluator for the intrinsics it uses.
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+interface Resource {
+  Type: string;
+  Condition?: string;
+  DependsOn?: string | string[];
+  Properties: JsonObject;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+}
+interface Template {
+  Parameters: Record<string, { Type: string; Default?: string | number; AllowedValues?: Json[]; AllowedPattern?: string }>;
+  Conditions: Record<string, Json>;
+  Resources: Record<string, Resource>;
+  Outputs: Record<string, { Value: Json; Condition?: string }>;
+}
+
+const NO_VALUE = Symbol('AWS::NoValue');
+type Resolved = Json | string[] | typeof NO_VALUE;
+
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Evaluates a template for one set of parameter values, as CloudFormation would. */
+class Evaluation {
+  private readonly parameters: Record<string, string | string[]> = {};
+
+  constructor(
+    private readonly template: Template,
+    overrides: Record<string, string> = {},
+  ) {
+    for (const [name, spec] of Object.entries(template.Parameters)) {
+      const raw = overrides[name] ?? (spec.Default === undefined ? undefined : String(spec.Default));
+      if (raw === undefined) throw new Error(`parameter ${name} has no value`);
+      if (spec.AllowedValues && !spec.AllowedValues.map(String).includes(raw)) {
+        throw new Error(`parameter ${name}: ${raw} is not an allowed value`);
+      }
+      if (spec.AllowedPattern && !new RegExp(spec.AllowedPattern).test(raw)) {
+        throw new Error(`parameter ${name}: ${raw} does not match ${spec.AllowedPattern}`);
+      }
+      this.parameters[name] = spec.Type === 'CommaDelimitedList' ? raw.split(',') : raw;
+    }
+  }
+
+  condition(name: string): boolean {
+    const definition = this.template.Conditions[name];
+    if (definition === undefined) throw new Error(`no condition ${name}`);
+    return this.test(definition);
+  }
+
+  /** Whether the stack has this resource for these parameters. */
+  creates(logicalId: string): boolean {
+    const resource = this.template.Resources[logicalId];
+    if (!resource) throw new Error(`no resource ${logicalId}`);
+    return resource.Condition === undefined || this.condition(resource.Condition);
+  }
+
+  resolve(node: Json): Resolved {
+    if (Array.isArray(node)) {
+      return node.map((item) => this.resolve(item)).filter((item) => item !== NO_VALUE) as Json[];
+    }
+    if (!isObject(node)) return node;
+    const keys = Object.keys(node);
+    const [key] = keys;
+    if (keys.length === 1 && key !== undefined && (key === 'Ref' || key.startsWith('Fn::'))) {
+      return this.intrinsic(key, node[key] ?? null);
+    }
+    const out: JsonObject = {};
+    for (const [name, value] of Object.entries(node)) {
+      const resolved = this.resolve(value);
+      if (resolved !== NO_VALUE) out[name] = resolved as Json;
+    }
+    return out;
+  }
+
+  private test(node: Json): boolean {
+    if (!isObject(node)) throw new Error(`not a condition: ${JSON.stringify(node)}`);
+    if ('Condition' in node) return this.condition(String(node.Condition));
+    const [[fn, args] = []] = Object.entries(node);
+    if (!Array.isArray(args)) throw new Error(`bad condition ${JSON.stringify(node)}`);
+    switch (fn) {
+      case 'Fn::Equals':
+        return JSON.stringify(this.resolve(args[0] ?? null)) === JSON.stringify(this.resolve(args[1] ?? null));
+      case 'Fn::Not':
+        return !this.test(args[0] ?? null);
+      case 'Fn::And':
+        return args.every((arg) => this.test(arg));
+      case 'Fn::Or':
+        return args.some((arg) => this.test(arg));
+      default:
+        throw new Error(`unsupported condition function ${fn}`);
+    }
+  }
+
+  private ref(name: string): string | string[] | typeof NO_VALUE {
+    if (name === 'AWS::NoValue') return NO_VALUE;
+    const pseudo = PSEUDO[name];
+    if (pseudo !== undefined) return pseudo;
+    const parameter = this.parameters[name];
+    if (parameter !== undefined) return parameter;
+    if (!this.creates(name)) throw new Error(`Ref to ${name}, which these parameters do not create`);
+    const value = REFS[name];
+    if (value === undefined) throw new Error(`no physical id for Ref ${name} in the test`);
+    return value;
+  }
+
+  private getAtt(logicalId: string, attribute: string): string {
+    if (!this.creates(logicalId)) throw new Error(`GetAtt on ${logicalId}, which these parameters do not create`);
+    const value = GET_ATTS[`${logicalId}.${attribute}`];
+    if (value === undefined) throw new Error(`no value for GetAtt ${logicalId}.${attribute} in the test`);
+    return value;
+  }
+
+  private string(node: Json): string {
+    const value = this.resolve(node);
+    if (typeof value !== 'string') throw new Error(`expected a string, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  private list(node: Json): string[] {
+    const value = this.resolve(node);
+    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+      throw new Error(`expected a list of strings, got ${JSON.stringify(value)}`);
+    }
+    return value as string[];
+  }
+
+  private intrinsic(fn: string, args: Json): Resolved {
+    const list = Array.isArray(args) ? args : [];
+    switch (fn) {
+      case 'Ref':
+        return this.ref(String(args));
+      case 'Fn::GetAtt':
+        return this.getAtt(String(list[0]), String(list[1]));
+      case 'Fn::If':
+        return this.resolve((this.condition(String(list[0])) ? list[1] : list[2]) ?? null);
+      case 'Fn::Join':
+        return this.list(list[1] ?? null).join(String(list[0]));
+      case 'Fn::Split':
+        return this.string(list[1] ?? null).split(String(list[0]));
+      case 'Fn::Sub': {
+        const text = typeof args === 'string' ? args : String(list[0]);
+        return text.replace(/\$\{([^}!][^}]*)\}/g, (_match, name: string) => {
+          const dot = name.indexOf('.');
+          const value = dot > 0 ? this.getAtt(name.slice(0, dot), name.slice(dot + 1)) : this.ref(name);
+          if (typeof value !== 'string') throw new Error(`Fn::Sub variable ${name} is not a string`);
+          return value;
+        });
+      }
+      default:
+        throw new Error(`unsupported intrinsic ${fn}`);
+    }
+  }
+}
+
+interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Principal?: Json;
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: JsonObject;
+}
+
+const asList = (value: string | string[]): string[] => (Array.isArray(value) ? value : [value]);
+
+/** Every policy document in a resolved template: role policies, trust policies, resource policies. */
+function policyStatements(node: Resolved, found: Statement[] = []): Statement[] {
+  if (Array.isArray(node)) for (const item of node) policyStatements(item, found);
+  else if (isObject(node)) {
+    for (const [key, value] of Object.entries(node)) {
+      if ((key === 'PolicyDocument' || key === 'AssumeRolePolicyDocument') && isObject(value)) {
+        found.push(...(value.Statement as unknown as Statement[]));
+      } else policyStatements(value, found);
+    }
+  }
+  return found;
+}
+
+/** File names in a zip archive, read from its central directory. */
+function zipEntries(path: string): string[] {
+  const zip = readFileSync(path);
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const count = zip.readUInt16LE(end + 10);
+  let offset = zip.readUInt32LE(end + 16);
+  const names: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extraLength = zip.readUInt16LE(offset + 30);
+    const commentLength = zip.readUInt16LE(offset + 32);
+    names.push(zip.toString('utf8', offset + 46, offset + 46 + nameLength));
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return names;
+}
+
+/** cfn-lint from PATH or pyenv's shims; undefined when it is not installed. */
+async function findCfnLint(): Promise<string | undefined> {
+  const candidates = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'cfn-lint'));
+  try {
+    const { stdout } = await run('pyenv', ['root']);
+    candidates.push(join(stdout.trim(), 'shims', 'cfn-lint'));
+  } catch {
+    // pyenv is not on PATH: try its default location.
+  }
+  candidates.push(join(process.env.HOME ?? '/root', '.pyenv', 'shims', 'cfn-lint'));
+  for (const candidate of candidates) {
+    if (!existsSync(candidate)) continue;
+    try {
+      await run(candidate, ['--version']);
+      return candidate;
+    } catch {
+      // A pyenv shim for a Python version without cfn-lint: keep looking.
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------
+
+let packageDir: string;
+let template: Template;
+
+beforeAll(async () => {
+  if (!existsSync(BUNDLE)) {
+    await run('npm', ['run', 'build'], { cwd: ROOT });
+  }
+  packageDir = mkdtempSync(join(tmpdir(), 'stytch-rotation-package-'));
+  const params = Object.entries(PACKAGE_PARAMS).map(([key, value]) => `--param=${key}=${value}`);
+  // `package` never calls AWS or the network; osls 4 has no telemetry or update checks.
+  await run(
+    process.execPath,
+    [OSLS, 'package', '--stage', 'test', '--region', REGION, '--package', packageDir, ...params],
+    { cwd: ROOT },
+  ).catch((error: { stdout?: string; stderr?: string }) => {
+    throw new Error(`osls package failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+  });
+  template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+}, 120_000);
+
+afterAll(() => {
+  if (packageDir) rmSync(packageDir, { recursive: true, force: true });
+});
+
+const resource = (logicalId: string): Resource => {
+  const found = template.Resources[logicalId];
+  if (!found) throw new Error(`no resource ${logicalId} in the template`);
+  return found;
+};
+
+const rolePolicy = (evaluation: Evaluation): Statement[] => {
+  const policies = evaluation.resolve(resource('RotateStytchSecretRole').Properties.Policies ?? null);
+  expect(policies).toHaveLength(1);
+  return policyStatements(policies);
+};
+
+// The statements every variant shares.
+const READ_OWN_CREDENTIALS: Statement = {
+  Sid: 'ReadStytchProjectCredentials',
+  Effect: 'Allow',
+  Action: 'secretsmanager:GetSecretValue',
+  Resource: [CREDENTIALS_SECRET],
+};
+const WRITE_OWN_LOGS: Statement = {
+  Sid: 'WriteOwnLogs',
+  Effect: 'Allow',
+  Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  Resource: LOG_GROUP_ARN,
+};
+const rotate = (resources: string[]): Statement => ({
+  Sid: 'RotateStytchClientSecrets',
+  Effect: 'Allow',
+  Action: [
+    'secretsmanager:DescribeSecret',
+    'secretsmanager:GetSecretValue',
+    'secretsmanager:PutSecretValue',
+    'secretsmanager:UpdateSecretVersionStage',
+  ],
+  Resource: resources,
+  Condition: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } },
+});
+
+describe('Deployment: serverless.yml packaged by osls', () => {
+  describe('IAM: execution role', () => {
+    it('grants exactly rotation, credentials, KMS and logs when every option is on', () => {
+      // Act
+      const statements = rolePolicy(new Evaluation(template));
+
+      // Assess
+      expect(statements).toEqual([
+        rotate([EXAMPLE_SECRET, ROTATED_1, ROTATED_2]),
+        { ...READ_OWN_CREDENTIALS, Resource: [CREDENTIALS_SECRET, OTHER_CREDENTIALS] },
+        {
+          Sid: 'UseSecretsKeyViaSecretsManager',
+          Effect: 'Allow',
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          Resource: KMS_KEY,
+          Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } },
+        },
+        WRITE_OWN_LOGS,
+      ]);
+    });
+
+    it('leaves out the KMS statement, the example secret and extra credentials when not asked for', () => {
+      // Act
+      const statements = rolePolicy(
+        new Evaluation(template, {
+          RotatedSecretArns: ROTATED_1,
+          ExtraCredentialsSecretArns: '',
+          KmsKeyArn: '',
+          CreateExampleSecret: 'false',
+        }),
+      );
+
+      // Assess
+      expect(statements).toEqual([rotate([ROTATED_1]), READ_OWN_CREDENTIALS, WRITE_OWN_LOGS]);
+    });
+
+    it('rotates only the example secret when no other secret is given', () => {
+      const statements = rolePolicy(
+        new Evaluation(template, { RotatedSecretArns: '', ExtraCredentialsSecretArns: '', KmsKeyArn: '' }),
+      );
+
+      expect(statements).toEqual([rotate([EXAMPLE_SECRET]), READ_OWN_CREDENTIALS, WRITE_OWN_LOGS]);
+    });
+
+    it('has no rotation statement at all (rather than one without resources) when there is nothing to rotate', () => {
+      const statements = rolePolicy(
+        new Evaluation(template, {
+          RotatedSecretArns: '',
+          ExtraCredentialsSecretArns: '',
+          KmsKeyArn: '',
+          CreateExampleSecret: 'false',
+        }),
+      );
+
+      expect(statements).toEqual([READ_OWN_CREDENTIALS, WRITE_OWN_LOGS]);
+    });
+
+    it('builds the function ARN of the rotation condition without a GetAtt (no dependency cycle)', () => {
+      const role = JSON.stringify(resource('RotateStytchSecretRole'));
+
+      expect(role).not.toContain('RotateStytchSecretLambdaFunction');
+      expect(role).toContain(
+        '"arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:stytch-secret-rotation-test"',
+      );
+    });
+
+    it('switches the KMS statement with the HasKmsKey condition, true only for a non-empty key ARN', () => {
+      const kms = policyStatements(resource('RotateStytchSecretRole').Properties.Policies ?? null).find((statement) =>
+        JSON.stringify(statement).includes('kms:Decrypt'),
+      );
+
+      expect(kms).toMatchObject({ 'Fn::If': ['HasKmsKey', { Sid: 'UseSecretsKeyViaSecretsManager' }, { Ref: 'AWS::NoValue' }] });
+      expect(new Evaluation(template, { KmsKeyArn: '' }).condition('HasKmsKey')).toBe(false);
+      expect(new Evaluation(template, { KmsKeyArn: KMS_KEY }).condition('HasKmsKey')).toBe(true);
+    });
+
+    it('lets only Lambda assume the role, and attaches no managed policy', () => {
+      const role = resource('RotateStytchSecretRole');
+
+      expect(role.Properties.AssumeRolePolicyDocument).toEqual({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      });
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+
+    it('allows no wildcard action or resource anywhere, the log group ARN suffix being the one AWS form', () => {
+      // Prepare: every policy in the stack (role, trust, topic and bucket policies)
+      const statements = policyStatements(new Evaluation(template).resolve(template.Resources as unknown as Json));
+      const allows = statements.filter((statement) => statement.Effect === 'Allow');
+
+      // Assess: log group ARNs end in `:*` (the ARN CloudFormation returns for a log
+      // group, covering the streams Lambda names at run time). Nothing else needs one.
+      expect(allows.length).toBeGreaterThan(0);
+      for (const statement of allows) {
+        for (const action of asList(statement.Action)) expect(action).not.toContain('*');
+        for (const arn of asList(statement.Resource ?? [])) {
+          expect(arn === LOG_GROUP_ARN || !arn.includes('*'), `${statement.Sid}: ${arn}`).toBe(true);
+        }
+        expect(JSON.stringify(statement.Principal ?? null)).not.toContain('"*"');
+      }
+    });
+  });
+
+  describe('Lambda', () => {
+    it('runs the bundle on nodejs22.x, arm64, with the role from infra/function.yml', () => {
+      const fn = resource('RotateStytchSecretLambdaFunction');
+
+      expect(fn.Properties).toMatchObject({
+        FunctionName: FUNCTION_NAME,
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'dist/rotate-stytch-secret/index.handler',
+        MemorySize: 256,
+        Timeout: 60,
+        Role: { 'Fn::GetAtt': ['RotateStytchSecretRole', 'Arn'] },
+      });
+      // AWS: if a rotation function has reserved concurrency, at least 10.
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeGreaterThanOrEqual(10);
+    });
+
+    it('packages the built bundle and its source map, nothing else, where the handler points', () => {
+      const entries = zipEntries(join(packageDir, 'rotateStytchSecret.zip')).sort();
+
+      expect(entries).toEqual(['dist/rotate-stytch-secret/index.mjs', 'dist/rotate-stytch-secret/index.mjs.map']);
+    });
+
+    it('sets the environment the function reads', () => {
+      const variables = (overrides: Record<string, string>) =>
+        (new Evaluation(template, overrides).resolve(resource('RotateStytchSecretLambdaFunction').Properties.Environment ?? null) as JsonObject)
+          .Variables;
+
+      expect(variables({})).toEqual({
+        STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET,
+        POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
+        POWERTOOLS_METRICS_NAMESPACE: 'StytchSecretRotation',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      expect(variables({ StytchApiBaseUrl: 'https://test.stytch.com', LogLevel: 'DEBUG' })).toMatchObject({
+        STYTCH_API_BASE_URL: 'https://test.stytch.com',
+        POWERTOOLS_LOG_LEVEL: 'DEBUG',
+      });
+    });
+
+    it('lets Secrets Manager of this account invoke it, and nobody else', () => {
+      const permissions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Permission');
+
+      expect(permissions).toEqual([
+        {
+          Type: 'AWS::Lambda::Permission',
+          Properties: {
+            FunctionName: { 'Fn::GetAtt': ['RotateStytchSecretLambdaFunction', 'Arn'] },
+            Action: 'lambda:InvokeFunction',
+            Principal: 'secretsmanager.amazonaws.com',
+            SourceAccount: { Ref: 'AWS::AccountId' },
+          },
+        },
+      ]);
+    });
+
+    it('keeps its logs in its own log group, 90 days by default', () => {
+      const logGroup = new Evaluation(template).resolve(resource('RotateStytchSecretLogGroup') as unknown as Json);
+
+      expect(logGroup).toEqual({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { LogGroupName: `/aws/lambda/${FUNCTION_NAME}`, RetentionInDays: '90' },
+      });
+    });
+  });
+
+  describe('Secrets', () => {
+    it('creates the credentials secret without a value the template knows', () => {
+      const secret = resource('StytchCredentialsSecret');
+
+      expect(secret.Condition).toBeUndefined();
+      expect(secret.Properties.SecretString).toBeUndefined();
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: 'secret' });
+      expect(secret).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    });
+
+    it('creates the example secret, with a placeholder value, only when CreateExampleSecret is true', () => {
+      const secret = resource('ExampleStytchClientSecret');
+
+      expect(secret.Condition).toBe('WithExampleSecret');
+      expect(JSON.parse(String(secret.Properties.SecretString))).toEqual({
+        client_id: 'REPLACE_WITH_CLIENT_ID',
+        client_secret: 'REPLACE_WITH_CLIENT_SECRET',
+      });
+      expect(new Evaluation(template, { CreateExampleSecret: 'false' }).creates('ExampleStytchClientSecret')).toBe(false);
+      expect(new Evaluation(template, { CreateExampleSecret: 'true' }).creates('ExampleStytchClientSecret')).toBe(true);
+    });
+
+    it('encrypts both secrets with the given key, if any', () => {
+      for (const logicalId of ['StytchCredentialsSecret', 'ExampleStytchClientSecret']) {
+        const properties = (kms: string) =>
+          new Evaluation(template, { KmsKeyArn: kms }).resolve(resource(logicalId).Properties) as JsonObject;
+
+        expect(properties(KMS_KEY).KmsKeyId).toBe(KMS_KEY);
+        expect(properties('')).not.toHaveProperty('KmsKeyId');
+      }
+    });
+
+    it('schedules the example secret on this function without rotating the placeholder at once', () => {
+      const schedule = resource('ExampleStytchClientSecretRotation');
+
+      expect(schedule.Condition).toBe('WithExampleSecret');
+      expect([schedule.DependsOn].flat()).toEqual(['RotateStytchSecretInvokePermission']);
+      expect(new Evaluation(template).resolve(schedule.Properties)).toEqual({
+        SecretId: EXAMPLE_SECRET,
+        RotationLambdaARN: FUNCTION_ARN,
+        RotationRules: { ScheduleExpression: 'rate(30 days)', Duration: '2h' },
+        RotateImmediatelyOnUpdate: false,
+      });
+    });
+  });
+
+  describe('Alerts', () => {
+    it('sends rotation failures from EventBridge to the alerts topic', () => {
+      const rule = resource('RotationFailureRule');
+
+      expect(rule.Properties.EventPattern).toEqual({
+        source: ['aws.secretsmanager'],
+        'detail-type': ['AWS Service Event via CloudTrail'],
+        detail: { eventName: ['RotationFailed', 'TestRotationFailed', 'RotationAbandoned'] },
+      });
+      expect(rule.Properties.State).toBe('ENABLED');
+      expect(rule.Properties.Targets).toEqual([{ Id: 'rotation-alerts-topic', Arn: { Ref: 'RotationAlertsTopic' } }]);
+    });
+
+    it('lets only that rule and the errors alarm publish to the topic', () => {
+      const policy = new Evaluation(template).resolve(resource('RotationAlertsTopicPolicy').Properties);
+
+      expect(policy).toEqual({
+        Topics: [TOPIC_ARN],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'RotationFailureEvents',
+              Effect: 'Allow',
+              Principal: { Service: 'events.amazonaws.com' },
+              Action: 'sns:Publish',
+              Resource: TOPIC_ARN,
+              Condition: { ArnEquals: { 'aws:SourceArn': RULE_ARN } },
+            },
+            {
+              Sid: 'RotationFunctionErrorsAlarm',
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: 'sns:Publish',
+              Resource: TOPIC_ARN,
+              Condition: { ArnEquals: { 'aws:SourceArn': ALARM_ARN } },
+            },
+          ],
+        },
+      });
+    });
+
+    it('alarms on any function error within 5 minutes', () => {
+      expect(new Evaluation(template).resolve(resource('RotateStytchSecretErrorsAlarm').Properties)).toEqual({
+        AlarmName: `${FUNCTION_NAME}-errors`,
+        AlarmDescription: expect.any(String),
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: FUNCTION_NAME }],
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [TOPIC_ARN],
+      });
+    });
+
+    it('subscribes the e-mail address only when one is given', () => {
+      const subscription = resource('RotationAlertsEmail');
+
+      expect(subscription.Condition).toBe('HasAlarmEmail');
+      expect(new Evaluation(template).resolve(subscription.Properties)).toEqual({
+        TopicArn: TOPIC_ARN,
+        Protocol: 'email',
+        Endpoint: 'rotation-alerts@example.com',
+      });
+      expect(new Evaluation(template, { AlarmEmail: '' }).creates('RotationAlertsEmail')).toBe(false);
+    });
+  });
+
+  it('outputs the function, role, credentials secret and topic ARNs', () => {
+    const evaluation = new Evaluation(template);
+    const outputs = Object.fromEntries(
+      Object.entries(template.Outputs).map(([key, output]) => [key, evaluation.resolve(output.Value)]),
+    );
+
+    expect(outputs).toMatchObject({
+      RotationFunctionArn: FUNCTION_ARN,
+      RotationFunctionRoleArn: ROLE_ARN,
+      StytchCredentialsSecretArn: CREDENTIALS_SECRET,
+      RotationAlertsTopicArn: TOPIC_ARN,
+    });
+  });
+
+  it('passes cfn-lint without errors or warnings', async (ctx) => {
+    // Prepare
+    const cfnLint = await findCfnLint();
+    if (!cfnLint) {
+      if (process.env.CI) throw new Error('cfn-lint is required on CI (pip install cfn-lint) but was not found');
+      console.warn('SKIPPED cfn-lint check: cfn-lint not found on PATH or in pyenv shims (pip install cfn-lint)');
+      return ctx.skip('cfn-lint not installed (pip install cfn-lint); required when CI is set');
+    }
+
+    // Act: exit status 0 = clean; JSON output names any finding. Warnings we accept
+    // are ignored in the template itself, with the reason (infra/function.yml).
+    const templatePath = join(packageDir, 'cloudformation-template-update-stack.json');
+    const result = await run(cfnLint, ['--format', 'json', '--', templatePath]).catch(
+      (error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }),
+    );
+
+    // Assess
+    const findings = JSON.parse(result.stdout || '[]') as { Rule: { Id: string }; Message: string }[];
+    expect(findings.map((finding) => `${finding.Rule.Id} ${finding.Message}`)).toEqual([]);
+  }, 60_000);
+});
