@@ -73,7 +73,11 @@ export type StytchCredentialsSecret = z.infer<typeof stytchCredentialsSchema>;
 
 function describeIssues(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
   return error.issues
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .map((issue) => {
+      const path = issue.path.map(String).join('.');
+      // Most messages already start with their field's name.
+      return path === '' || issue.message.startsWith(path) ? issue.message : `${path}: ${issue.message}`;
+    })
     .join('; ');
 }
 
