@@ -1,0 +1,177 @@
+/**
+ * The local stack: the Stytch and Secrets Manager emulators on loopback, and
+ * the BUILT rotation function (dist/rotate-stytch-secret/index.mjs) registered
+ * as the rotation Lambda, reaching Secrets Manager through its own bundled AWS
+ * SDK via AWS_ENDPOINT_URL_SECRETS_MANAGER, exactly as it would in AWS.
+ * Depends on the built function, never the other way round.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { lambdaContext } from './lambda-context.js';
+import { SecretsManagerEmulator, type RotationEvent } from './secrets-manager/index.js';
+import { StytchEmulator } from './stytch/emulator.js';
+
+export const LOCAL_LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:stytch-secret-rotation-local';
+export const CREDENTIALS_SECRET_NAME = 'stytch/project-credentials';
+export const DEFAULT_BUNDLE = resolve('dist/rotate-stytch-secret/index.mjs');
+
+type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+export interface LocalStackOptions {
+  stytchPort?: number;
+  secretsManagerPort?: number;
+  /** Attempts of a failing rotation inside one RotateSecret (Secrets Manager reattempts). */
+  maxAttempts?: number;
+  bundlePath?: string;
+  /** Where the function's log lines go: kept in `logs` (default), or also printed. */
+  echoLogs?: boolean;
+  /** Extra environment for the function (e.g. POWERTOOLS_LOG_LEVEL). */
+  env?: Record<string, string>;
+  /** Lambda timeout the context counts down from. */
+  timeoutMs?: number;
+}
+
+export interface SeededSecret {
+  name: string;
+  arn: string;
+  clientId: string;
+  kind: 'connected_app' | 'm2m';
+}
+
+export interface InvocationRecord {
+  step: string;
+  ok: boolean;
+  ms: number;
+  error?: string;
+}
+
+export class LocalStack {
+  /** Every line the function printed (structured logs and EMF metrics). */
+  readonly logs: string[] = [];
+  /** Every invocation of the function, in order. */
+  readonly invocations: InvocationRecord[] = [];
+  private handler: Handler | undefined;
+  private containers = 0;
+
+  private constructor(
+    readonly stytch: StytchEmulator,
+    readonly sm: SecretsManagerEmulator,
+    readonly stytchUrl: string,
+    readonly secretsManagerUrl: string,
+    readonly project: { projectId: string; secret: string },
+    private readonly closers: Array<() => Promise<void>>,
+    private readonly options: LocalStackOptions,
+  ) {}
+
+  static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
+    const bundle = options.bundlePath ?? DEFAULT_BUNDLE;
+    if (!existsSync(bundle)) throw new Error(`The built function is missing (${bundle}): run npm run build first.`);
+    const stytch = new StytchEmulator();
+    const sm = new SecretsManagerEmulator({ maxAttempts: options.maxAttempts ?? 3 });
+    const stytchServer = await stytch.listen({ port: options.stytchPort ?? 0 });
+    const smServer = await sm.listen({ port: options.secretsManagerPort ?? 0 });
+    const project = stytch.createProject();
+    const stack = new LocalStack(stytch, sm, stytchServer.url, smServer.url, project, [stytchServer.close, smServer.close], options);
+
+    await sm.handle('CreateSecret', {
+      Name: CREDENTIALS_SECRET_NAME,
+      ClientRequestToken: randomUUID(),
+      Description: 'Stytch project credentials used by the rotation function (local stack)',
+      SecretString: JSON.stringify({ project_id: project.projectId, secret: project.secret, base_url: stytchServer.url }),
+    });
+    // The function reads its configuration from the environment, as in Lambda.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: smServer.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET_NAME,
+      POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
+      AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1',
+      ...options.env,
+    });
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+    await stack.newContainer(bundle);
+    sm.registerInvoker(LOCAL_LAMBDA_ARN, (event) => stack.invoke(event));
+    return stack;
+  }
+
+  /** Loads the bundle afresh: a cold container with empty caches. */
+  async newContainer(bundle = this.options.bundlePath ?? DEFAULT_BUNDLE): Promise<void> {
+    const url = `${pathToFileURL(bundle).href}?container=${++this.containers}`;
+    const mod = (await import(url)) as { handler: Handler };
+    this.handler = mod.handler;
+  }
+
+  /** Invokes the function as Lambda would, capturing what it prints. */
+  async invoke(event: RotationEvent | Record<string, unknown>): Promise<void> {
+    const started = performance.now();
+    const step = String((event as { Step?: unknown }).Step);
+    const restore = this.captureOutput();
+    try {
+      await this.handler!(event, lambdaContext({ functionArn: LOCAL_LAMBDA_ARN, timeoutMs: this.options.timeoutMs ?? 60_000 }));
+      this.invocations.push({ step, ok: true, ms: performance.now() - started });
+    } catch (error) {
+      this.invocations.push({ step, ok: false, ms: performance.now() - started, error: (error as Error).message });
+      throw error;
+    } finally {
+      restore();
+    }
+  }
+
+  /** Creates a Stytch client and the secret that holds it, with rotation attached but not yet run. */
+  async seedSecret(options: { name?: string; kind?: 'connected_app' | 'm2m'; extraFields?: Record<string, unknown>; schedule?: string } = {}): Promise<SeededSecret> {
+    const kind = options.kind ?? 'connected_app';
+    const client =
+      kind === 'm2m'
+        ? this.stytch.createM2MClient(this.project.projectId, { clientName: 'demo-worker', scopes: ['read:reports'] })
+        : this.stytch.createConnectedApp(this.project.projectId, { clientType: 'first_party', clientName: 'demo-app' });
+    const name = options.name ?? `demo/stytch-${kind === 'm2m' ? 'm2m' : 'client'}`;
+    const created = (await this.sm.handle('CreateSecret', {
+      Name: name,
+      ClientRequestToken: randomUUID(),
+      SecretString: JSON.stringify({ client_id: client.client_id, client_secret: client.client_secret, ...options.extraFields }),
+    })) as { ARN: string };
+    return { name, arn: created.ARN, clientId: client.client_id, kind };
+  }
+
+  /** Attaches rotation (rules and Lambda) and runs one rotation, as `aws secretsmanager rotate-secret` would. */
+  async rotate(secretId: string, options: { rotateImmediately?: boolean; schedule?: string } = {}): Promise<void> {
+    await this.sm.handle('RotateSecret', {
+      SecretId: secretId,
+      ClientRequestToken: randomUUID(),
+      RotationLambdaARN: LOCAL_LAMBDA_ARN,
+      RotationRules: { ScheduleExpression: options.schedule ?? 'rate(30 days)' },
+      RotateImmediately: options.rotateImmediately ?? true,
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.closers.map((close) => close()));
+  }
+
+  private captureDepth = 0;
+  private restoreOutput: (() => void) | undefined;
+
+  /** Reference-counted, so overlapping invocations (concurrent rotations) share one capture. */
+  private captureOutput(): () => void {
+    if (this.captureDepth++ === 0) {
+      const echo = this.options.echoLogs === true;
+      const streams = [process.stdout, process.stderr] as const;
+      const originals = streams.map((s) => s.write);
+      streams.forEach((stream, i) => {
+        stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+          this.logs.push(String(chunk));
+          return echo ? (originals[i] as (...a: unknown[]) => boolean).call(stream, chunk, ...rest) : true;
+        }) as typeof stream.write;
+      });
+      this.restoreOutput = () => streams.forEach((stream, i) => (stream.write = originals[i]!));
+    }
+    return () => {
+      if (--this.captureDepth === 0) this.restoreOutput?.();
+    };
+  }
+}
