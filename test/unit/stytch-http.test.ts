@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { resolveBaseUrl } from '../../functions/lib/config.js';
+import { StytchApiError } from '../../functions/lib/errors.js';
+import { StytchHttp, type CredentialsSource, type FetchFn, type HttpOptions } from '../../functions/lib/stytch/http.js';
+
+/** A scripted Stytch: each call takes the next answer; records what was sent. */
+function scripted(answers: Array<Response | Error | ((signal: AbortSignal) => Promise<Response>)>) {
+  const sent: Array<{ url: string; init: RequestInit }> = [];
+  const fetch: FetchFn = async (input, init = {}) => {
+    sent.push({ url: String(input), init });
+    const next = answers.shift();
+    if (!next) throw new Error('no more scripted answers');
+    if (next instanceof Error) throw next;
+    if (typeof next === 'function') return next(init.signal!);
+    return next;
+  };
+  return { fetch, sent };
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+const stytchError = (status: number, errorType: string) =>
+  json(status, { status_code: status, request_id: `request-id-${status}`, error_type: errorType, error_message: `a ${errorType}`, error_url: '' });
+
+function credentials(...secrets: string[]): CredentialsSource & { refreshes: number } {
+  const source = {
+    refreshes: 0,
+    get: async () => ({ projectId: 'project-test-1', secret: secrets[0]!, baseUrl: 'https://test.stytch.com' }),
+    refresh: async () => {
+      source.refreshes++;
+      return { projectId: 'project-test-1', secret: secrets[1] ?? secrets[0]!, baseUrl: 'https://test.stytch.com' };
+    },
+  };
+  return source;
+}
+
+function client(fetch: FetchFn, overrides: Partial<HttpOptions> = {}, creds = credentials('secret-one')) {
+  const sleeps: number[] = [];
+  const http = new StytchHttp(creds, {
+    fetch,
+    deadline: Date.now() + 60_000,
+    requestTimeoutMs: 1_000,
+    maxAttempts: 4,
+    sleep: async (ms) => void sleeps.push(ms),
+    random: () => 1,
+    ...overrides,
+  });
+  return { http, sleeps };
+}
+
+const get = { operation: 'connected_app.get', method: 'GET' as const, path: () => '/v1/connected_apps/clients/connected-app-test-1', auth: 'basic' as const };
+
+describe('Class: StytchHttp', () => {
+  it('sends project Basic auth and returns the body with its request id', async () => {
+    const { fetch, sent } = scripted([json(200, { request_id: 'request-id-ok', connected_app: {} })]);
+    const { http } = client(fetch);
+    const answer = await http.call(get);
+    expect(answer.requestId).toBe('request-id-ok');
+    expect(sent[0]!.url).toBe('https://test.stytch.com/v1/connected_apps/clients/connected-app-test-1');
+    expect((sent[0]!.init.headers as Record<string, string>).Authorization).toBe(`Basic ${Buffer.from('project-test-1:secret-one').toString('base64')}`);
+  });
+
+  it('retries 429 and 5xx with exponential backoff, honouring Retry-After', async () => {
+    const { fetch, sent } = scripted([stytchError(429, 'too_many_requests'), stytchError(503, 'internal_server_error'), json(200, {})]);
+    const { http, sleeps } = client(fetch);
+    await http.call(get);
+    expect(sent).toHaveLength(3);
+    // 429 with no Retry-After header: 200 ms × 2^0 × jitter(1); then 400 ms.
+    expect(sleeps).toEqual([200, 400]);
+    const withHeader = scripted([json(429, { error_type: 'too_many_requests' }, { 'retry-after': '2' }), json(200, {})]);
+    const second = client(withHeader.fetch);
+    await second.http.call(get);
+    expect(second.sleeps).toEqual([2000]);
+  });
+
+  it('retries network errors and timeouts, then fails as transient with the operation named', async () => {
+    const hang = (signal: AbortSignal) =>
+      new Promise<Response>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    const { fetch, sent } = scripted([new TypeError('fetch failed'), hang, new TypeError('fetch failed'), hang]);
+    const { http } = client(fetch, { requestTimeoutMs: 20 });
+    const error = await http.call(get).catch((e: unknown) => e);
+    expect(sent).toHaveLength(4);
+    expect(error).toBeInstanceOf(StytchApiError);
+    expect(error).toMatchObject({ transient: true, statusCode: 0, errorType: 'timeout', operation: 'connected_app.get' });
+  });
+
+  it('does not retry other 4xx and carries status, error_type and request_id', async () => {
+    const { fetch, sent } = scripted([stytchError(404, 'idp_client_not_found')]);
+    const { http } = client(fetch);
+    const error = await http.call(get).catch((e: unknown) => e);
+    expect(sent).toHaveLength(1);
+    expect(error).toMatchObject({ transient: false, statusCode: 404, errorType: 'idp_client_not_found', requestId: 'request-id-404' });
+    expect((error as Error).message).toBe('Stytch connected_app.get failed: 404 idp_client_not_found (a idp_client_not_found) [request_id request-id-404]');
+  });
+
+  it('re-reads the credentials once on 401 and retries with them', async () => {
+    const creds = credentials('secret-old', 'secret-new');
+    const { fetch, sent } = scripted([stytchError(401, 'unauthorized_credentials'), json(200, {})]);
+    const { http } = client(fetch, {}, creds);
+    await http.call(get);
+    expect(creds.refreshes).toBe(1);
+    expect((sent[1]!.init.headers as Record<string, string>).Authorization).toContain(Buffer.from('project-test-1:secret-new').toString('base64'));
+  });
+
+  it('gives up on 401 after one re-read', async () => {
+    const creds = credentials('secret-old');
+    const { fetch, sent } = scripted([stytchError(401, 'unauthorized_credentials'), stytchError(401, 'unauthorized_credentials')]);
+    const { http } = client(fetch, {}, creds);
+    await expect(http.call(get)).rejects.toMatchObject({ statusCode: 401, transient: false });
+    expect(creds.refreshes).toBe(1);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('stops retrying when the Lambda deadline leaves no time, failing as transient', async () => {
+    const { fetch, sent } = scripted([stytchError(503, 'internal_server_error'), json(200, {})]);
+    const { http } = client(fetch, { deadline: Date.now() + 1_000, maxDelayMs: 5_000, random: () => 1, baseDelayMs: 2_000 });
+    await expect(http.call(get)).rejects.toMatchObject({ statusCode: 503, transient: true });
+    expect(sent).toHaveLength(1);
+  });
+
+  it('does not start a request with no time left', async () => {
+    const { fetch, sent } = scripted([json(200, {})]);
+    const { http } = client(fetch, { deadline: Date.now() + 10 });
+    await expect(http.call(get)).rejects.toMatchObject({ errorType: 'deadline_exceeded', transient: true });
+    expect(sent).toHaveLength(0);
+  });
+
+  it('bounds each request by the remaining time, not only by its own timeout', async () => {
+    let timeoutSeen = 0;
+    const fetch: FetchFn = async (_input, init) => {
+      const started = Date.now();
+      await new Promise<void>((resolve) => init!.signal!.addEventListener('abort', () => resolve(), { once: true }));
+      timeoutSeen = Date.now() - started;
+      throw init!.signal!.reason;
+    };
+    const { http } = client(fetch, { deadline: Date.now() + 400, requestTimeoutMs: 10_000, maxAttempts: 1 });
+    await expect(http.call(get)).rejects.toMatchObject({ errorType: 'timeout' });
+    expect(timeoutSeen).toBeLessThan(1_000);
+  });
+
+  it('reads OAuth-shaped errors from the token endpoint', async () => {
+    const { fetch } = scripted([json(401, { status_code: 401, request_id: 'r-1', error: 'invalid_client', error_description: 'bad client' })]);
+    const { http } = client(fetch);
+    await expect(
+      http.call({ operation: 'm2m.token', method: 'POST', auth: 'none', path: () => '/v1/public/project-test-1/oauth2/token', form: { grant_type: 'client_credentials' } }),
+    ).rejects.toMatchObject({ statusCode: 401, errorType: 'invalid_client' });
+  });
+
+  it('rejects a success that is not JSON without quoting it', async () => {
+    const { fetch } = scripted([new Response('<html>secret-looking</html>', { status: 200 })]);
+    const { http } = client(fetch);
+    const error = (await http.call(get).catch((e: unknown) => e)) as Error;
+    expect(error).toMatchObject({ errorType: 'invalid_response' });
+    expect(error.message).not.toContain('secret-looking');
+  });
+});
+
+describe('Function: resolveBaseUrl', () => {
+  it.each([
+    ['project-live-123', undefined, undefined, 'https://api.stytch.com'],
+    ['project-test-123', undefined, undefined, 'https://test.stytch.com'],
+    ['project-test-123', 'https://auth.example.com/', undefined, 'https://auth.example.com'],
+    ['project-test-123', undefined, 'https://env.example.com', 'https://env.example.com'],
+    ['project-test-123', 'http://127.0.0.1:4567', undefined, 'http://127.0.0.1:4567'],
+    ['project-test-123', 'http://localhost:4567', undefined, 'http://localhost:4567'],
+    ['project-test-123', 'http://[::1]:4567', undefined, 'http://[::1]:4567'],
+  ])('for %s with base_url %s and env %s uses %s', (projectId, fromSecret, fromEnv, expected) => {
+    expect(resolveBaseUrl(projectId, fromSecret, fromEnv)).toBe(expected);
+  });
+
+  it.each([
+    ['http://stytch.example.com', /must use https.*loopback/],
+    ['ftp://127.0.0.1', /must use https/],
+    ['not a url', /is not a valid URL/],
+    ['http://127.0.0.1.example.com', /must use https/],
+  ])('refuses %s', (url, message) => {
+    expect(() => resolveBaseUrl('project-test-1', url, undefined)).toThrow(message);
+  });
+});
