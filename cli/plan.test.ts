@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { diagnose } from './diagnose.js';
+import { describeAction, planRecovery, type Action } from './plan.js';
+import type { Snapshot } from './snapshot.js';
+import { CUR_VERSION, PEND_VERSION, snapshotOf, type StateSpec } from './test-snapshots.js';
+
+/**
+ * planRecovery over plain data: the action each verdict gets, and, over every
+ * state of a small alphabet, a model of what the actions do to Secrets
+ * Manager's labels and Stytch's secrets, checking invariant I after each one.
+ */
+
+const plan = (spec: StateSpec, cancelRotation = false) => {
+  const s = snapshotOf(spec);
+  return planRecovery(s, diagnose(s), { cancelRotation });
+};
+
+describe('Function: planRecovery', () => {
+  it('plans nothing for a consistent secret', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: null })).toEqual({ actions: [], notes: [] });
+  });
+
+  it('completes a half-done rotation at Stytch', () => {
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb' }).actions).toEqual([{ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' }]);
+  });
+
+  it('also clears the AWSPENDING a failed finishSecret left on the AWSCURRENT version of a half-done rotation', () => {
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pendingOnCurrent: true }).actions).toEqual([
+      { kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' },
+      { kind: 'remove-pending', versionId: CUR_VERSION },
+    ]);
+  });
+
+  it('cancels an orphan at Stytch while AWSCURRENT is Stytch current secret', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: 'nnnn' }).actions).toEqual([{ kind: 'cancel-at-stytch', nextLast4: 'nnnn', currentLast4: 'aaaa' }]);
+  });
+
+  it('removes AWSPENDING from a dead pending version and from a placeholder', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: null, pending: 'dddd' }).actions).toEqual([{ kind: 'remove-pending', versionId: PEND_VERSION }]);
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: null, pending: 'none' }).actions).toEqual([{ kind: 'remove-pending', versionId: PEND_VERSION }]);
+  });
+
+  it('leaves a rotation in progress alone unless asked to cancel it, and then cancels at Stytch before removing the label', () => {
+    // Prepare
+    const spec: StateSpec = { cur: 'aaaa', S4: 'aaaa', N4: 'pppp', pending: 'pppp' };
+    // Act
+    const byDefault = plan(spec);
+    const cancelled = plan(spec, true);
+    // Assess
+    expect(byDefault.actions).toEqual([]);
+    expect(byDefault.notes.join(' ')).toContain('rotation-in-progress: left alone');
+    expect(cancelled.actions).toEqual([
+      { kind: 'cancel-at-stytch', nextLast4: 'pppp', currentLast4: 'aaaa' },
+      { kind: 'remove-pending', versionId: PEND_VERSION },
+    ]);
+  });
+
+  it('changes nothing for a drift with nothing Stytch accepts, and explains why', () => {
+    const result = plan({ cur: 'aaaa', S4: 'xxxx', N4: null });
+    expect(result.actions).toEqual([]);
+    expect(result.notes.join(' ')).toContain('drift: nothing recover can do safely');
+  });
+
+  it('does not cancel an orphan during a drift', () => {
+    const result = plan({ cur: 'aaaa', S4: 'xxxx', N4: 'nnnn' });
+    expect(result.actions).toEqual([]);
+    expect(result.notes.join(' ')).toContain('orphan-next-secret: left alone');
+  });
+
+  it('ends a drift by moving AWSCURRENT to a pending secret Stytch accepts, completing at Stytch when it is the next one', () => {
+    expect(plan({ cur: 'aaaa', S4: 'pppp', N4: null, pending: 'pppp' }).actions).toEqual([
+      { kind: 'promote-pending', versionId: PEND_VERSION, fromVersionId: CUR_VERSION, last4: 'pppp' },
+      { kind: 'remove-pending', versionId: PEND_VERSION },
+    ]);
+    expect(plan({ cur: 'aaaa', S4: 'xxxx', N4: 'pppp', pending: 'pppp' }).actions).toEqual([
+      { kind: 'promote-pending', versionId: PEND_VERSION, fromVersionId: CUR_VERSION, last4: 'pppp' },
+      { kind: 'complete-at-stytch', nextLast4: 'pppp', retiredLast4: 'xxxx' },
+      { kind: 'remove-pending', versionId: PEND_VERSION },
+    ]);
+  });
+
+  it('cancels an orphan during a drift once the promotion made AWSCURRENT Stytch current secret', () => {
+    expect(plan({ cur: 'aaaa', S4: 'pppp', N4: 'nnnn', pending: 'pppp' }).actions).toEqual([
+      { kind: 'promote-pending', versionId: PEND_VERSION, fromVersionId: CUR_VERSION, last4: 'pppp' },
+      { kind: 'cancel-at-stytch', nextLast4: 'nnnn', currentLast4: 'pppp' },
+      { kind: 'remove-pending', versionId: PEND_VERSION },
+    ]);
+  });
+
+  it('also removes AWSPENDING when completing at Stytch retires the secret it holds', () => {
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pending: 'aaaa' }).actions).toEqual([
+      { kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' },
+      { kind: 'remove-pending', versionId: PEND_VERSION },
+    ]);
+  });
+
+  it('orders Stytch changes before label removals when several verdicts apply', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: 'nnnn', pending: 'none' }).actions.map((a) => a.kind)).toEqual(['cancel-at-stytch', 'remove-pending']);
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pending: 'dddd' }).actions.map((a) => a.kind)).toEqual(['complete-at-stytch', 'remove-pending']);
+  });
+
+  it('describes every action with last fours and version ids only', () => {
+    const actions: Action[] = [
+      { kind: 'promote-pending', versionId: PEND_VERSION, fromVersionId: CUR_VERSION, last4: 'pppp' },
+      { kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' },
+      { kind: 'cancel-at-stytch', nextLast4: 'nnnn', currentLast4: 'aaaa' },
+      { kind: 'remove-pending', versionId: PEND_VERSION },
+    ];
+    expect(actions.map(describeAction)).toEqual([
+      `Move AWSCURRENT from version ${CUR_VERSION} to version ${PEND_VERSION} (…pppp), which Stytch accepts`,
+      'Complete the rotation at Stytch (rotate): …bbbb becomes its only secret, …aaaa stops working',
+      "Cancel Stytch's next secret …nnnn (rotate/cancel); AWSCURRENT …aaaa keeps working",
+      `Remove AWSPENDING from version ${PEND_VERSION}`,
+    ]);
+  });
+
+  describe('a model of the actions over every state (exhaustive over four last fours)', () => {
+    interface Model {
+      cur: string;
+      curVersion: string;
+      pending: StateSpec['pending'];
+      pendingOnCurrent: boolean;
+      S4: string | null;
+      N4: string | null;
+    }
+    const accepted = (m: Model) => m.cur === m.S4 || m.cur === m.N4;
+
+    /** What each action does, behind the same checks recover makes on a fresh read. */
+    function applyAction(m: Model, a: Action): 'done' | 'stopped' {
+      switch (a.kind) {
+        case 'promote-pending':
+          if (typeof m.pending !== 'string' || m.pending === 'none' || (m.pending !== m.S4 && m.pending !== m.N4)) return 'stopped';
+          Object.assign(m, { cur: m.pending, curVersion: PEND_VERSION, pending: undefined, pendingOnCurrent: true });
+          return 'done';
+        case 'complete-at-stytch':
+          if (m.N4 === null && m.S4 === a.nextLast4) return 'done';
+          if (m.N4 !== a.nextLast4 || m.cur !== a.nextLast4) return 'stopped';
+          Object.assign(m, { S4: m.N4, N4: null });
+          return 'done';
+        case 'cancel-at-stytch':
+          if (m.N4 === null) return 'done'; // already gone, as recover reports it
+          if (m.N4 !== a.nextLast4 || m.S4 !== a.currentLast4 || m.cur !== a.currentLast4) return 'stopped';
+          m.N4 = null;
+          return 'done';
+        case 'remove-pending':
+          if (m.curVersion === a.versionId) m.pendingOnCurrent = false;
+          else m.pending = undefined;
+          return 'done';
+      }
+    }
+    const snapshotOfModel = (m: Model): Snapshot => {
+      const s = snapshotOf({ cur: m.cur, S4: m.S4, N4: m.N4, pending: m.pending, pendingOnCurrent: m.pendingOnCurrent });
+      return { ...s, current: { ...s.current, versionId: m.curVersion } };
+    };
+
+    const fours = ['aaaa', 'bbbb', 'cccc', 'dddd'];
+    const states: StateSpec[] = [];
+    for (const cur of fours)
+      for (const S4 of fours)
+        // Stytch's next secret is new: its last four equal the current one's only by a 1-in-16M accident.
+        for (const N4 of [null, ...fours.filter((f) => f !== S4)])
+          for (const pending of [undefined, 'none', { invalid: 'not JSON' }, ...fours]) states.push({ cur, S4, N4, pending });
+
+    it.each([false, true])('never makes AWSCURRENT unaccepted, ends every drift it plans for, and leaves nothing recover could fix (--cancel-rotation: %s)', (cancelRotation) => {
+      for (const spec of states) {
+        // Prepare
+        const m: Model = { cur: spec.cur, curVersion: CUR_VERSION, pending: spec.pending, pendingOnCurrent: false, S4: spec.S4, N4: spec.N4 };
+        const wasAccepted = accepted(m);
+        const { actions, notes } = plan(spec, cancelRotation);
+        // What status promises is what recover plans.
+        const before = diagnose(snapshotOf(spec));
+        for (const v of before) {
+          if (v.fix.byRecover) expect(actions.length, `${JSON.stringify(spec)} ${v.code}`).toBeGreaterThan(0);
+          if (notes.some((n) => n.startsWith(`${v.code}:`))) expect(v.fix.byRecover, `${JSON.stringify(spec)} ${v.code}`).toBe(false);
+        }
+        // Act + Assess (I after every action)
+        for (const action of actions) {
+          expect(applyAction(m, action), `${JSON.stringify(spec)} ${action.kind}`).toBe('done');
+          if (wasAccepted) expect(accepted(m), `${JSON.stringify(spec)} after ${action.kind}`).toBe(true);
+        }
+        if (actions.some((a) => a.kind === 'promote-pending')) expect(accepted(m), JSON.stringify(spec)).toBe(true);
+        const left = diagnose(snapshotOfModel(m));
+        const fixable = left.filter((v) => v.fix.byRecover);
+        expect(fixable.map((v) => v.code), `${JSON.stringify(spec)} leaves`).toEqual([]);
+      }
+    });
+  });
+});

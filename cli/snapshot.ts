@@ -1,0 +1,53 @@
+import type { ClientKind } from '../functions/lib/schemas.js';
+
+/**
+ * What `status` sees, as plain data: Secrets Manager's versions and stages,
+ * reduced to last fours (invariant V: no value is kept), and Stytch's two last
+ * fours. `diagnose` works on this alone, so every state of DESIGN.md §4 can be
+ * written down in a unit test.
+ */
+
+/** A version's value, reduced to what the verdicts need. */
+export type VersionValue =
+  /** A valid rotated secret: its client and the last four characters of its client_secret. */
+  | { kind: 'value'; clientId: string; last4: string }
+  /** No value yet: the placeholder Secrets Manager labels AWSPENDING before createSecret stores one. */
+  | { kind: 'none' }
+  /** A value that is not a valid rotated secret; `reason` names fields, never a value. */
+  | { kind: 'invalid'; reason: string };
+
+export interface VersionView {
+  versionId: string;
+  stages: string[];
+  value: VersionValue;
+}
+
+export interface RotationConfig {
+  enabled: boolean;
+  lambdaArn: string | undefined;
+  /** e.g. `rate(30 days)`, with `, window 2h` when a Duration is set. */
+  schedule: string | undefined;
+  /** ISO 8601 */
+  lastRotatedDate: string | undefined;
+  nextRotationDate: string | undefined;
+}
+
+export interface Snapshot {
+  /** The id the operator passed (name or ARN). */
+  secretId: string;
+  name: string;
+  arn: string;
+  rotation: RotationConfig;
+  /** AWSCURRENT: always a valid value (the reader refuses a secret without one). */
+  current: VersionView & { value: Extract<VersionValue, { kind: 'value' }> };
+  /** AWSPENDING on a version that is not AWSCURRENT: an unfinished rotation. */
+  pending: VersionView | undefined;
+  /** AWSPENDING left on the AWSCURRENT version by a finished rotation: harmless, Secrets Manager ignores it. */
+  pendingOnCurrent: boolean;
+  previous: VersionView | undefined;
+  client: { id: string; kind: ClientKind };
+  /** Stytch's client_secret_last_four and next_client_secret_last_four. */
+  stytch: { secretLast4: string | null; nextSecretLast4: string | null };
+}
+
+export const CLIENT_LABELS: Record<ClientKind, string> = { connected_app: 'Connected App', m2m: 'M2M client' };
