@@ -1,0 +1,30 @@
+import { CREDENTIALS_SECRET_NAME } from '../../infra/local/stack.js';
+
+/**
+ * The environment Lambda gives a Node function (plus what the local stack
+ * adds), so module init in a child process does what it would in Lambda:
+ * region, credentials and endpoint resolvable, Powertools seeing a function name.
+ */
+export function lambdaEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    TZ: ':UTC',
+    AWS_REGION: 'us-east-1',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+    AWS_LAMBDA_FUNCTION_NAME: 'stytch-secret-rotation-local',
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+    AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/stytch-secret-rotation-local',
+    AWS_LAMBDA_LOG_STREAM_NAME: 'bench',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:9',
+    STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET_NAME,
+    POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
+    // The bundled SDK (3.1164) reads this name; Lambda runs Node 22, where it never warns.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...extra,
+  };
+}

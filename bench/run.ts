@@ -1,0 +1,105 @@
+/**
+ * `npm run bench` (after `npm run build`): bundle size, cold import against a
+ * baseline, calls and wall time per rotation, and a rate-limited run of many
+ * rotations, all through the local stack. Prints a table, writes the figures
+ * to bench/results/latest.json (and a timestamped copy), and checks them
+ * against the targets. See docs/performance.md.
+ *
+ *   npm run bench                       the full run (about 1.5 minutes on 2 cores)
+ *   npm run bench -- --quick            smaller samples, for trying changes
+ *   npm run bench -- --secrets 1000 --concurrency 50 --rps 100 --sm-attempts 3
+ *   npm run bench -- --stytch-max-attempts 6 --strip-retry-after --skip-memory128
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { analyzeBundle, BASELINE_BUNDLE, buildBaseline, buildContainer, FUNCTION_BUNDLE } from './bundle.js';
+import { measureColdImport } from './cold-import.js';
+import { measureColdRotation } from './cold-rotation.js';
+import { describeMachine, loadAverage } from './lib/machine.js';
+import { renderTable } from './report.js';
+import { measureRotations } from './rotations.js';
+import { lambdaHeapFlags, measureScale } from './scale.js';
+import { evaluateTargets, type Figures } from './targets.js';
+
+process.chdir(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    pairs: { type: 'string' },
+    secrets: { type: 'string' },
+    concurrency: { type: 'string', default: '50' },
+    rps: { type: 'string', default: '100' },
+    'sm-attempts': { type: 'string', default: '3' },
+    'stytch-max-attempts': { type: 'string' },
+    'strip-retry-after': { type: 'boolean', default: false },
+    'skip-memory128': { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick === true;
+const int = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number.parseInt(value, 10));
+
+// The in-process stack's copy of the function runs on this Node (20); Lambda runs 22, where the SDK never warns.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+const started = performance.now();
+const machine = describeMachine();
+
+progress('bundle figures and helper builds');
+const bundle = await analyzeBundle();
+const baseline = await buildBaseline();
+await buildContainer();
+
+const pairs = int(args.pairs, quick ? 10 : 25);
+progress(`cold import, ${pairs} interleaved pairs`);
+const coldImport = measureColdImport(FUNCTION_BUNDLE, BASELINE_BUNDLE, pairs);
+
+progress('calls per rotation, credentials reads, warm rotations');
+const rotations = await measureRotations({ warmRotations: quick ? 30 : 40, warmup: 5 });
+
+progress('first rotation in cold containers');
+const coldRotation = await measureColdRotation(quick ? 4 : 8);
+
+const functionEnv: Record<string, string> = {};
+if (args['stytch-max-attempts']) functionEnv.STYTCH_MAX_ATTEMPTS = args['stytch-max-attempts'];
+const scaleOptions = {
+  secrets: int(args.secrets, quick ? 200 : 1000),
+  concurrency: int(args.concurrency, 50),
+  requestsPerSecond: int(args.rps, 100),
+  smAttempts: int(args['sm-attempts'], 3),
+  functionEnv,
+  stripRetryAfter: args['strip-retry-after'] === true,
+  nodeArgs: [],
+};
+progress(`scale: ${scaleOptions.secrets} secrets, ${scaleOptions.concurrency} at a time, Stytch ${scaleOptions.requestsPerSecond} req/s`);
+const scale = await measureScale(scaleOptions);
+
+let memory128;
+if (args['skip-memory128'] !== true) {
+  const heap = lambdaHeapFlags(128);
+  progress(`memory with a 128 MB Lambda's heap flags (${heap.join(' ')})`);
+  memory128 = await measureScale({
+    ...scaleOptions,
+    secrets: quick ? 100 : 300,
+    requestsPerSecond: null,
+    stripRetryAfter: false,
+    nodeArgs: heap,
+  });
+}
+
+machine.loadAverage1mAtEnd = loadAverage();
+const figures: Figures = { machine, bundle, baseline, coldImport, rotations, coldRotation, scale, ...(memory128 ? { memory128 } : {}) };
+const targets = evaluateTargets(figures);
+const generatedAt = new Date().toISOString();
+const durationMs = Math.round(performance.now() - started);
+const table = renderTable(figures, targets, { generatedAt, durationMs });
+
+const json = JSON.stringify({ generatedAt, durationMs, quick, ...figures, targets }, null, 2);
+await mkdir('bench/results', { recursive: true });
+await writeFile('bench/results/latest.json', `${json}\n`);
+await writeFile(`bench/results/${generatedAt.replace(/[:.]/g, '-')}.json`, `${json}\n`);
+
+process.stdout.write(`${table}\n\nFigures: bench/results/latest.json\n`);
