@@ -19,6 +19,13 @@ export const DEFAULT_BUNDLE = resolve('dist/rotate-stytch-secret/index.mjs');
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
+/**
+ * Process-wide, not per stack: ESM caches modules by URL, so a second stack in
+ * the same process counting from 1 again would get the first stack's module,
+ * whose SDK client still points at the first stack's (closed) endpoint.
+ */
+let containerCount = 0;
+
 export interface LocalStackOptions {
   stytchPort?: number;
   secretsManagerPort?: number;
@@ -40,6 +47,21 @@ export interface SeededSecret {
   kind: 'connected_app' | 'm2m';
 }
 
+/** A secret value the stack holds, with a label that names it without showing it. */
+export interface KnownSecret {
+  label: string;
+  value: string;
+}
+
+export interface LeakScan {
+  /** Lines the function printed (logs and EMF metrics). */
+  lines: number;
+  /** How many of those lines, or of the errors it threw, contain a known secret. */
+  linesWithSecret: number;
+  /** Labels (never values) of the secrets found. */
+  leaked: string[];
+}
+
 export interface InvocationRecord {
   step: string;
   ok: boolean;
@@ -53,7 +75,6 @@ export class LocalStack {
   /** Every invocation of the function, in order. */
   readonly invocations: InvocationRecord[] = [];
   private handler: Handler | undefined;
-  private containers = 0;
 
   private constructor(
     readonly stytch: StytchEmulator,
@@ -89,7 +110,8 @@ export class LocalStack {
       AWS_SECRET_ACCESS_KEY: 'local',
       STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET_NAME,
       POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
-      AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1',
+      // The name the bundled SDK (3.1164) reads; without it its Node 20 warning lands in `logs`.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...options.env,
     });
     delete process.env.AWS_SESSION_TOKEN;
@@ -101,7 +123,7 @@ export class LocalStack {
 
   /** Loads the bundle afresh: a cold container with empty caches. */
   async newContainer(bundle = this.options.bundlePath ?? DEFAULT_BUNDLE): Promise<void> {
-    const url = `${pathToFileURL(bundle).href}?container=${++this.containers}`;
+    const url = `${pathToFileURL(bundle).href}?container=${++containerCount}`;
     const mod = (await import(url)) as { handler: Handler };
     this.handler = mod.handler;
   }
@@ -147,6 +169,64 @@ export class LocalStack {
       RotationRules: { ScheduleExpression: options.schedule ?? 'rate(30 days)' },
       RotateImmediately: options.rotateImmediately ?? true,
     });
+  }
+
+  /**
+   * Every secret value the stack holds: the project secret, and the
+   * client_secret / secret / whole value of every version of every secret in
+   * the Secrets Manager emulator. Values shorter than 8 characters are left
+   * out (they would match by chance).
+   */
+  async knownSecrets(): Promise<KnownSecret[]> {
+    const found = new Map<string, string>([[this.project.secret, 'the Stytch project secret']]);
+    const add = (value: unknown, label: string) => {
+      if (typeof value === 'string' && value.length >= 8 && !found.has(value)) found.set(value, label);
+    };
+    let nextToken: string | undefined;
+    do {
+      const page = (await this.sm.handle('ListSecrets', { IncludePlannedDeletion: true, ...(nextToken ? { NextToken: nextToken } : {}) })) as {
+        SecretList: Array<{ Name: string }>;
+        NextToken?: string;
+      };
+      for (const { Name } of page.SecretList) {
+        for (const [versionId, version] of Object.entries(this.sm.inspect(Name).versions)) {
+          if (version.secretString === undefined) continue;
+          const where = `${Name} version ${versionId.slice(0, 8)}`;
+          try {
+            const parsed = JSON.parse(version.secretString) as Record<string, unknown>;
+            add(parsed.client_secret, `client_secret of ${where}`);
+            add(parsed.secret, `secret of ${where}`);
+          } catch {
+            // Not JSON: the whole value is the secret.
+          }
+          add(version.secretString, `the value of ${where}`);
+        }
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return [...found].map(([value, label]) => ({ label, value }));
+  }
+
+  /**
+   * Invariant V over everything the function printed (`logs`) and every error
+   * it threw (`invocations`): which known secrets, plus `extra` (e.g. an
+   * orphan next secret only Stytch held), appear anywhere. Reports labels only.
+   * Cost grows with lines × secrets: a long-running caller scans and then
+   * drops what it scanned (see the demo's serve mode).
+   */
+  async scanForSecrets(extra: KnownSecret[] = []): Promise<LeakScan> {
+    // Taken before the first await, so a caller may drop exactly the lines it had when it called.
+    const lines = this.logs.join('').split('\n').filter((line) => line.trim() !== '');
+    const errors = this.invocations.flatMap((i) => (i.error === undefined ? [] : [i.error]));
+    const secrets = [...(await this.knownSecrets()), ...extra.filter((s) => s.value.length >= 8)];
+    const leaked = new Set<string>();
+    let linesWithSecret = 0;
+    for (const text of [...lines, ...errors]) {
+      const hits = secrets.filter((s) => text.includes(s.value));
+      if (hits.length > 0) linesWithSecret++;
+      for (const hit of hits) leaked.add(hit.label);
+    }
+    return { lines: lines.length, linesWithSecret, leaked: [...leaked] };
   }
 
   async close(): Promise<void> {
