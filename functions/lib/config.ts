@@ -30,7 +30,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     apiBaseUrl: env.STYTCH_API_BASE_URL || undefined,
     credentialsTtlMs: positiveInt(env, 'STYTCH_CREDENTIALS_TTL_SECONDS', 300) * 1000,
     requestTimeoutMs: positiveInt(env, 'STYTCH_REQUEST_TIMEOUT_MS', 10_000),
-    maxAttempts: positiveInt(env, 'STYTCH_MAX_ATTEMPTS', 4),
+    maxAttempts: positiveInt(env, 'STYTCH_MAX_ATTEMPTS', 6),
   };
 }
 

@@ -92,7 +92,10 @@ export class LocalStack {
     const stytch = new StytchEmulator();
     const sm = new SecretsManagerEmulator({ maxAttempts: options.maxAttempts ?? 3 });
     const stytchServer = await stytch.listen({ port: options.stytchPort ?? 0 });
-    const smServer = await sm.listen({ port: options.secretsManagerPort ?? 0 });
+    const smServer = await sm.listen({ port: options.secretsManagerPort ?? 0 }).catch(async (error: unknown) => {
+      await stytchServer.close(); // a half-started stack must not keep the process alive
+      throw error;
+    });
     const project = stytch.createProject();
     const stack = new LocalStack(stytch, sm, stytchServer.url, smServer.url, project, [stytchServer.close, smServer.close], options);
 
@@ -144,8 +147,8 @@ export class LocalStack {
     }
   }
 
-  /** Creates a Stytch client and the secret that holds it, with rotation attached but not yet run. */
-  async seedSecret(options: { name?: string; kind?: 'connected_app' | 'm2m'; extraFields?: Record<string, unknown>; schedule?: string } = {}): Promise<SeededSecret> {
+  /** Creates a Stytch client and the secret that holds it; `rotate` attaches rotation. */
+  async seedSecret(options: { name?: string; kind?: 'connected_app' | 'm2m'; extraFields?: Record<string, unknown> } = {}): Promise<SeededSecret> {
     const kind = options.kind ?? 'connected_app';
     const client =
       kind === 'm2m'

@@ -65,8 +65,8 @@ describe('Class: StytchHttp', () => {
     const { http, sleeps } = client(fetch);
     await http.call(get);
     expect(sent).toHaveLength(3);
-    // 429 with no Retry-After header: 200 ms × 2^0 × jitter(1); then 400 ms.
-    expect(sleeps).toEqual([200, 400]);
+    // 429 with no Retry-After header: a 1 s floor (equal jitter, here at its top); then 503: 200 ms × 2^1 × jitter(1).
+    expect(sleeps).toEqual([1000, 400]);
     const withHeader = scripted([json(429, { error_type: 'too_many_requests' }, { 'retry-after': '2' }), json(200, {})]);
     const second = client(withHeader.fetch);
     await second.http.call(get);

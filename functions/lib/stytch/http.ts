@@ -59,6 +59,8 @@ export interface StytchResponse {
 }
 
 const USER_AGENT = 'stytch-secret-rotation/0.1';
+/** First backoff after a 429 without Retry-After (doubles on each further 429). */
+const RATE_LIMIT_FLOOR_MS = 1_000;
 /** Don't start an attempt that could not get at least this long to answer. */
 const MIN_ATTEMPT_MS = 250;
 
@@ -125,8 +127,14 @@ export class StytchHttp {
         retryAfterMs = caught.retryAfterMs ?? 0;
       }
       if (!error.transient || attempt >= this.options.maxAttempts) throw error;
-      const backoff = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1)) * this.random();
-      const delay = Math.max(backoff, Math.min(retryAfterMs, this.maxDelayMs));
+      let delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1)) * this.random();
+      if (error.statusCode === 429) {
+        // Rate limited: back off from a higher floor (Stytch: "implement an exponential
+        // backoff"), with equal jitter so concurrent rotations spread out but never retry at once.
+        const floor = Math.min(this.maxDelayMs, RATE_LIMIT_FLOOR_MS * 2 ** (attempt - 1));
+        delay = Math.max(delay, floor / 2 + (floor / 2) * this.random());
+      }
+      delay = Math.max(delay, Math.min(retryAfterMs, this.maxDelayMs));
       // Out of time: fail as transient now rather than be killed mid-request.
       if (this.now() + delay + MIN_ATTEMPT_MS > this.options.deadline) throw error;
       this.options.logger?.warn('Stytch request failed; retrying', {
