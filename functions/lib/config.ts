@@ -19,7 +19,7 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) {
-    throw new InvalidInputError(`Environment variable ${name} must be a positive integer, got a non-integer value; unset it to use ${fallback}.`);
+    throw new InvalidInputError(`Environment variable ${name} must be a positive integer (1 or more); unset it to use ${fallback}.`);
   }
   return value;
 }
@@ -57,6 +57,9 @@ export function resolveBaseUrl(projectId: string, fromSecret: string | undefined
     url = new URL(chosen);
   } catch {
     throw new InvalidInputError(`${source} is not a valid URL; use e.g. https://api.stytch.com or remove it.`);
+  }
+  if (url.username || url.password) {
+    throw new InvalidInputError(`${source} must not contain a user name or password; Stytch credentials belong in project_id and secret.`);
   }
   if (url.protocol === 'https:') return url.origin + url.pathname.replace(/\/+$/, '');
   if (url.protocol === 'http:' && isLoopback(url.hostname)) return url.origin + url.pathname.replace(/\/+$/, '');

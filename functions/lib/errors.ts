@@ -76,7 +76,8 @@ export class StytchApiError extends RotationError {
     this.requestId = details.requestId;
     this.operation = details.operation;
     this.retryAfterMs = details.retryAfterMs;
-    this.transient = isTransientStatus(details.statusCode);
+    // A garbled answer (a proxy's page, a truncated body) says nothing about Stytch's state: retry, never cancel.
+    this.transient = isTransientStatus(details.statusCode) || details.errorType === 'invalid_response';
   }
 }
 

@@ -25,7 +25,14 @@ export const rotationEventSchema = z.object({
       z.minLength(32, 'ClientRequestToken must be 32 to 64 characters (a Secrets Manager version id)'),
       z.maxLength(64, 'ClientRequestToken must be 32 to 64 characters (a Secrets Manager version id)'),
     ),
-  RotationToken: z.optional(z.string({ error: 'RotationToken must be a string when present' }).check(z.minLength(1, 'RotationToken must not be empty when present'))),
+  // The service model's RotationTokenType, checked here so a bad one fails before rotate/start.
+  RotationToken: z.optional(
+    z
+      .string({ error: 'RotationToken must be a string when present' })
+      .check(
+        z.regex(/^[a-zA-Z0-9-]{36,256}$/, 'RotationToken must be 36 to 256 letters, digits or hyphens (the token Secrets Manager sends); omit it for a plain rotation'),
+      ),
+  ),
 });
 export type RotationEvent = z.infer<typeof rotationEventSchema>;
 

@@ -62,6 +62,11 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
   // The preamble of AWS's rotation template: bad input is rejected here, before any Stytch call.
   const secret = await store.describe(event.SecretId);
   const { arn, name } = secret;
+  if (secret.deleted) {
+    throw new InvalidInputError(
+      `Secret ${name} is scheduled for deletion, so it cannot be rotated. Restore it with aws secretsmanager restore-secret --secret-id ${name}, or cancel its rotation with aws secretsmanager cancel-rotate-secret --secret-id ${name}.`,
+    );
+  }
   if (!secret.rotationEnabled) {
     throw new InvalidInputError(
       `Secret ${name} does not have rotation enabled. Turn it on with aws secretsmanager rotate-secret --secret-id ${name} --rotation-lambda-arn <this function's ARN>, or a RotationSchedule.`,
@@ -89,25 +94,7 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
 
   const fix = `It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.`;
   const cur = parseSecretJson(rotatedSecretSchema, await store.getVersion(arn, secret.currentVersionId), `The AWSCURRENT value of secret ${name}`, fix);
-  let pend: RotatedSecret | undefined;
-  if (!alreadyCurrent) {
-    const text = await store.getVersion(arn, token);
-    if (text !== undefined) {
-      pend = parseSecretJson(
-        rotatedSecretSchema,
-        text,
-        `The AWSPENDING value (version ${token}) of secret ${name}`,
-        `Remove AWSPENDING from it (aws secretsmanager update-secret-version-stage --secret-id ${name} --version-stage AWSPENDING --remove-from-version-id ${token}) and rotate again.`,
-      );
-      // No confused deputy: a rotation never moves a secret to another client.
-      if (pend.client_id !== cur.client_id) {
-        throw new InvalidInputError(
-          `The pending version ${token} names client ${pend.client_id} but AWSCURRENT names ${cur.client_id}; a rotation never changes the client. ` +
-            `Remove AWSPENDING from it (aws secretsmanager update-secret-version-stage --secret-id ${name} --version-stage AWSPENDING --remove-from-version-id ${token}) and rotate again.`,
-        );
-      }
-    }
-  }
+  const pend = alreadyCurrent ? undefined : parsePending(await store.getVersion(arn, token), cur, name, token);
   const stytch = deps.stytch(cur);
   const rotation: Rotation = {
     event,
@@ -149,7 +136,7 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     }
     // The rotation was cancelled behind this version's back; the value under
     // this token can never change, so this rotation cannot go on.
-    await deps.store.removeStage(r.arn, AWSPENDING, r.token);
+    await removePending(r);
     deps.metrics.count('DeadPendingCleared');
     deps.logger.warn('Stytch no longer holds the pending secret; removed AWSPENDING', stateFields(state));
     throw new VerificationError(
@@ -158,7 +145,14 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     );
   }
 
-  const { state, nextSecret } = await startRotation(r);
+  const started = await startRotation(r);
+  if (started === 'stored-by-another') {
+    // IV: a concurrent invocation of this step stored its secret under this token first.
+    deps.logger.info('Another invocation of this step stored the pending secret and Stytch holds it: resuming');
+    deps.metrics.count('RotationResumed');
+    return 'resumed';
+  }
+  const { state, nextSecret } = started;
   if (!state.confidential) {
     await cancelQuietly(r, 'public client');
     throw new InvalidInputError(publicClientMessage(r, state));
@@ -203,7 +197,7 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
  * rotate/start, repairing what makes Stytch answer "already rotating": a next
  * secret that Secrets Manager does not hold.
  */
-async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSecret: string }> {
+async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSecret: string } | 'stored-by-another'> {
   const { stytch, deps } = r;
   try {
     return await stytch.rotateStart(r.clientId);
@@ -211,6 +205,11 @@ async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSec
     if (!stytch.isAlreadyRotating(error)) throw error;
   }
   const state = await stytch.get(r.clientId);
+  // Before calling Stytch's next secret an orphan, look again: a concurrent
+  // invocation of this step may have stored it under this token since this
+  // one read the version (IV; a crash-orphan is never stored, so it is still cancelled).
+  const stored = parsePending(await deps.store.getVersion(r.arn, r.token, { fresh: true }), r.cur, r.name, r.token);
+  if (stored && state.nextSecretLast4 === last4(stored)) return 'stored-by-another';
   if (state.nextSecretLast4 !== null && state.nextSecretLast4 === last4(r.cur)) {
     // A previous rotation moved AWSCURRENT but Stytch never completed it.
     // I: never cancel a next secret that is AWSCURRENT; complete it instead.
@@ -379,7 +378,7 @@ async function cancelRotation(r: Rotation, pend: RotatedSecret, error: unknown):
       await tolerateNotRotating(stytch, () => stytch.rotateCancel(r.clientId));
       cancelled = true;
     }
-    await deps.store.removeStage(r.arn, AWSPENDING, r.token);
+    await removePending(r);
   } catch (compensationError) {
     deps.logger.error('The failed rotation could not be cancelled; AWSPENDING kept so a reattempt can resume or cancel it', {
       error: summary(error),
@@ -422,6 +421,30 @@ async function cancelQuietly(r: Rotation, why: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------- helpers
+
+function parsePending(text: string | undefined, cur: RotatedSecret, name: string, token: string): RotatedSecret | undefined {
+  if (text === undefined) return undefined;
+  const removeIt = `Remove AWSPENDING from it (aws secretsmanager update-secret-version-stage --secret-id ${name} --version-stage AWSPENDING --remove-from-version-id ${token}) and rotate again.`;
+  const pend = parseSecretJson(rotatedSecretSchema, text, `The AWSPENDING value (version ${token}) of secret ${name}`, removeIt);
+  // No confused deputy: a rotation never moves a secret to another client.
+  if (pend.client_id !== cur.client_id) {
+    throw new InvalidInputError(
+      `The pending version ${token} names client ${pend.client_id} but AWSCURRENT names ${cur.client_id}; a rotation never changes the client. ${removeIt}`,
+    );
+  }
+  return pend;
+}
+
+/** Removes AWSPENDING from the token version, accepting that an SDK retry finds it already gone. */
+async function removePending(r: Rotation): Promise<void> {
+  try {
+    await r.deps.store.removeStage(r.arn, AWSPENDING, r.token);
+  } catch (error) {
+    const now = await r.deps.store.describe(r.arn).catch(() => undefined);
+    if (now && !now.versions[r.token]?.includes(AWSPENDING)) return;
+    throw error;
+  }
+}
 
 function requirePending(r: Rotation): RotatedSecret {
   if (r.pend) return r.pend;

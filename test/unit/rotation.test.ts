@@ -304,7 +304,7 @@ describe('Step: finishSecret', () => {
     expect(world.stytch.isAccepted(world.client.client_id, world.client.client_secret)).toBe(false);
   });
 
-  it('survives a lost UpdateSecretVersionStage answer (the SDK retry finds the label already moved)', async () => {
+  it('survives a lost UpdateSecretVersionStage answer: it finds the label moved and goes on', async () => {
     await make();
     world.sm.addFault({ operation: 'UpdateSecretVersionStage', mode: 'after', errorType: 'InternalServiceError' });
     const token = await world.rotateAllSteps();

@@ -146,11 +146,13 @@ describe('Class: StytchHttp', () => {
     ).rejects.toMatchObject({ statusCode: 401, errorType: 'invalid_client' });
   });
 
-  it('rejects a success that is not JSON without quoting it', async () => {
-    const { fetch } = scripted([new Response('<html>secret-looking</html>', { status: 200 })]);
-    const { http } = client(fetch);
+  it('treats a success that is not JSON as transient (retried, never a reason to cancel) and does not quote it', async () => {
+    const garbled = () => new Response('<html>secret-looking</html>', { status: 200 });
+    const { fetch, sent } = scripted([garbled(), garbled()]);
+    const { http } = client(fetch, { maxAttempts: 2 });
     const error = (await http.call(get).catch((e: unknown) => e)) as Error;
-    expect(error).toMatchObject({ errorType: 'invalid_response' });
+    expect(sent).toHaveLength(2);
+    expect(error).toMatchObject({ errorType: 'invalid_response', transient: true });
     expect(error.message).not.toContain('secret-looking');
   });
 });

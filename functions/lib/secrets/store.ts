@@ -14,6 +14,8 @@ export interface SecretDescription {
   arn: string;
   name: string;
   rotationEnabled: boolean;
+  /** Scheduled for deletion (DeleteSecret with a recovery window). */
+  deleted: boolean;
   /** Version id → staging labels. */
   versions: Record<string, string[]>;
   currentVersionId: string | undefined;
@@ -58,7 +60,14 @@ export class SecretStore {
       versions[id] = stages ?? [];
       if (stages?.includes(AWSCURRENT)) currentVersionId = id;
     }
-    return { arn: out.ARN ?? secretId, name: out.Name ?? secretId, rotationEnabled: out.RotationEnabled === true, versions, currentVersionId };
+    return {
+      arn: out.ARN ?? secretId,
+      name: out.Name ?? secretId,
+      rotationEnabled: out.RotationEnabled === true,
+      deleted: out.DeletedDate !== undefined,
+      versions,
+      currentVersionId,
+    };
   }
 
   /**

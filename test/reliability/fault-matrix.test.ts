@@ -1,0 +1,99 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ExternalCall } from '../helpers/world.js';
+import { MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES, TRANSPORTS, type Transport } from './support/matrix.js';
+
+/**
+ * The fault matrix: every external call of a clean rotation (all four steps,
+ * from a cold container), failed in each of four ways and with each kind of
+ * failure a real client would surface:
+ *
+ *   before  the call never reaches the service;
+ *   after   the service applies it and the answer is lost;
+ *   crash   the service applies it, then this and every later call of that
+ *           invocation fail, as if the Lambda died (the next one runs in a new
+ *           container). A crash just before call k is a crash after call k-1;
+ *   exhaust the call and the client's own retries of it all fail before their
+ *           effect (a service down for longer than the retries last), and the
+ *           invocation goes on: the failure policy decides what to do.
+ *
+ * Secrets Manager failures: InternalServiceError, ThrottlingException and a
+ * network error (ECONNRESET). Stytch failures: 503, 429 and a dropped
+ * connection. Each case then lets Secrets Manager do what it does (its
+ * emulator's driver): the in-window attempts with the same token, later
+ * windows while AWSPENDING marks the rotation unfinished, a fresh rotation
+ * once the function cleared AWSPENDING, and finally one clean rotation.
+ *
+ * Checked (support/matrix.ts): I after every single call and every
+ * invocation; II after every invocation that did not crash, and once the
+ * rotations have settled; III and IV on the final clean rotation; V on all
+ * output and errors, RotationTokens included (the emulator sends one).
+ *
+ * Secrets Manager faults run over both transports of the World: 'mock', where
+ * aws-sdk-client-mock stubs `send` so no SDK retry happens and every injected
+ * error reaches the function (as after the SDK's retries ran out), and 'sdk',
+ * the real SDK pipeline with the handler's retry configuration, where a lost
+ * answer is retried by the SDK (a PutSecretValue replayed with the same
+ * token, an UpdateSecretVersionStage replayed with a stale
+ * RemoveFromVersionId). Stytch faults do not depend on the transport and run
+ * over 'mock' only.
+ */
+const FAILURE_POLICY_OUTCOMES = ['RotationCancelled', 'RotationResumed', 'OrphanRepaired', 'HalfDoneCompleted'] as const;
+
+const recordings = Object.fromEntries(await Promise.all(TRANSPORTS.map(async (t) => [t, await recordCleanRotation(t)] as const))) as Record<
+  Transport,
+  ExternalCall[]
+>;
+
+const totals = { cases: 0, violations: 0, originalCompleted: 0, metrics: {} as Record<string, number> };
+const started = performance.now();
+
+afterAll(() => {
+  const calls = recordings.mock.length;
+  const smCalls = recordings.sdk.filter((c) => c.service === 'secretsmanager').length;
+  console.log(
+    `fault matrix: ${MODES.length} modes (${MODES.join(', ')}) x ${calls} calls x 3 failure kinds = ${MODES.length * calls * 3} cases ('mock' transport) + ` +
+      `${MODES.length} modes x ${smCalls} Secrets Manager calls x 3 = ${MODES.length * smCalls * 3} cases ('sdk' transport) = ${totals.cases} cases, ` +
+      `${totals.violations} violations (${totals.originalCompleted} resumed the faulted rotation itself, ${totals.cases - totals.originalCompleted} needed a fresh one) ` +
+      `in ${((performance.now() - started) / 1000).toFixed(1)} s; failure-policy outcomes reached: ` +
+      FAILURE_POLICY_OUTCOMES.map((m) => `${m} ${totals.metrics[m] ?? 0}`).join(', '),
+  );
+});
+
+describe('Fault matrix', () => {
+  it('records the same external calls over both transports, with the calls that change state once each', () => {
+    const shape = (calls: ExternalCall[]) => calls.map((c) => `${c.step}/${c.service}/${c.operation}`);
+    expect(shape(recordings.sdk)).toEqual(shape(recordings.mock));
+    const count = (suffix: string) => recordings.mock.filter((c) => c.operation.endsWith(suffix)).length;
+    expect([count('.rotate_start'), count('PutSecretValue'), count('UpdateSecretVersionStage'), count('.rotate'), count('.rotate_cancel')]).toEqual([1, 1, 1, 1, 0]);
+    expect(new Set(recordings.mock.map((c) => c.step))).toEqual(new Set(['createSecret', 'setSecret', 'testSecret', 'finishSecret']));
+    console.log(`fault matrix: the clean rotation's calls: ${shape(recordings.mock).map((c, k) => `${k} ${c}`).join(', ')}`);
+  });
+
+  for (const transport of TRANSPORTS) {
+    describe(`over the '${transport}' Secrets Manager transport`, () => {
+      for (const mode of MODES) {
+        recordings[transport].forEach((call, k) => {
+          if (transport === 'sdk' && call.service === 'stytch') return;
+          const failures = call.service === 'stytch' ? STYTCH_FAILURES : SM_FAILURES;
+          it(`${mode} at call ${k} (${call.step} ${call.operation}) with ${failures.join(' | ')}: I-V hold`, async () => {
+            const violations: string[] = [];
+            for (const failure of failures) {
+              const result = await runMatrixCase(recordings[transport], transport, k, mode, failure);
+              totals.cases++;
+              totals.violations += result.violations.length;
+              if (result.originalCompleted) totals.originalCompleted++;
+              for (const [name, n] of Object.entries(result.metrics)) totals.metrics[name] = (totals.metrics[name] ?? 0) + n;
+              violations.push(...result.violations.map((v) => `[${String(failure)}] ${v}`));
+            }
+            expect(violations).toEqual([]);
+          });
+        });
+      }
+    });
+  }
+
+  it('reaches every outcome of the failure policy that faults alone can cause', () => {
+    // DeadPendingCleared needs an outside cancel: properties.test.ts and regressions.test.ts reach it.
+    for (const outcome of FAILURE_POLICY_OUTCOMES) expect(totals.metrics[outcome] ?? 0, outcome).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,152 @@
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { STEPS } from '../helpers/world.js';
+import { type Action, type OutsideAction, runScenario, type ScenarioOptions } from './support/scenario.js';
+
+/**
+ * Property-based tests: random short sequences of actions against a fresh
+ * World, the invariants checked after every action by runScenario (see
+ * support/scenario.ts for what is checked when). fast-check shrinks any
+ * failing sequence to a minimal one; every counterexample ever found is kept
+ * in regressions.test.ts.
+ *
+ * The seed is fixed (printed below) so CI runs are reproducible; explore with
+ * FC_SEED=<n> FC_RUNS=<n> npx vitest run test/reliability/properties.test.ts.
+ */
+
+const SEED = Number(process.env.FC_SEED ?? 20_261_126);
+const RUNS = Number(process.env.FC_RUNS ?? 700);
+
+const step = fc.constantFrom(...STEPS);
+
+const functionActions: Array<fc.WeightedArbitrary<Action>> = [
+  // Mostly the rotation's next step, so rotations get far and outside actions land between any two steps.
+  { weight: 8, arbitrary: fc.constant({ t: 'next' as const }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('step' as const), step, of: fc.constantFrom('latest' as const, 'latest' as const, 'latest' as const, 'previous' as const) }) },
+  { weight: 3, arbitrary: fc.constant({ t: 'attempt' as const }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'begin' as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('fault' as const),
+      target: fc.constant('stytch' as const),
+      skip: fc.nat(4),
+      // Up to more than the client's own attempts (STYTCH_MAX_ATTEMPTS), so some failures reach the function.
+      times: fc.integer({ min: 1, max: 8 }),
+      when: fc.constantFrom('before' as const, 'after' as const),
+      failure: fc.constantFrom(503 as const, 429 as const, 'drop' as const),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('fault' as const),
+      target: fc.constant('secretsmanager' as const),
+      skip: fc.nat(4),
+      times: fc.integer({ min: 1, max: 2 }),
+      when: fc.constantFrom('before' as const, 'after' as const),
+      failure: fc.constantFrom('InternalServiceError' as const, 'ThrottlingException' as const, 'NetworkError' as const),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), target: fc.constantFrom('stytch' as const, 'secretsmanager' as const), skip: fc.nat(6) }) },
+];
+
+const concurrentAction: fc.WeightedArbitrary<Action> = { weight: 4, arbitrary: fc.record({ t: fc.constant('concurrent' as const), step }) };
+
+const OUTSIDE: OutsideAction[] = [
+  'dashboardCancel',
+  'dashboardStart',
+  'dashboardRotate',
+  'removePending',
+  'putCurrentCopy',
+  'putCurrentAccepted',
+  'putCurrentRejected',
+  'projectSecretRotated',
+  'projectSecretStored',
+  'coldStart',
+];
+const outsideAction: fc.WeightedArbitrary<Action> = {
+  weight: 4,
+  arbitrary: fc.record({ t: fc.constant('outside' as const), what: fc.constantFrom(...OUTSIDE) }),
+};
+
+const options: fc.Arbitrary<ScenarioOptions> = fc.record({
+  kind: fc.constantFrom('connected_app' as const, 'connected_app' as const, 'connected_app' as const, 'm2m' as const),
+  rotationTokens: fc.boolean(),
+});
+
+const scenario = (actions: Array<fc.WeightedArbitrary<Action>>) => fc.tuple(fc.array(fc.oneof(...actions), { minLength: 1, maxLength: 10 }), options);
+
+const FAILURE_POLICY_OUTCOMES = ['RotationCancelled', 'RotationResumed', 'OrphanRepaired', 'HalfDoneCompleted', 'DeadPendingCleared'] as const;
+const tally = { runs: 0, invocations: 0, metrics: {} as Record<string, number>, ms: 0 };
+
+async function check(actions: Action[], opts: ScenarioOptions): Promise<boolean> {
+  const result = await runScenario(actions, opts);
+  tally.runs++;
+  tally.invocations += result.invocations;
+  for (const [name, n] of Object.entries(result.metrics)) tally.metrics[name] = (tally.metrics[name] ?? 0) + n;
+  // Thrown with every violation so fast-check reports them with the shrunk sequence.
+  if (result.violations.length > 0) throw new Error(result.violations.join('\n'));
+  return true;
+}
+
+async function assertProperty(
+  name: string,
+  actions: Array<fc.WeightedArbitrary<Action>>,
+  seed: number,
+  outcomes: readonly string[],
+  numRuns = RUNS,
+): Promise<void> {
+  const started = performance.now();
+  const before = tally.runs;
+  const metricsBefore = { ...tally.metrics };
+  try {
+    await fc.assert(
+      fc.asyncProperty(scenario(actions), ([acts, opts]) => check(acts, opts)),
+      { seed, numRuns },
+    );
+  } finally {
+    tally.ms += performance.now() - started;
+  }
+  const ms = performance.now() - started;
+  console.log(`properties: ${name}: seed=${seed}, ${tally.runs - before} runs in ${(ms / 1000).toFixed(1)} s, 0 counterexamples`);
+  expectOutcomes(outcomes, metricsBefore, tally.metrics);
+}
+
+/** The outcomes of the failure policy the runs reached (EMF metric names), so a property cannot pass by never getting anywhere. */
+function expectOutcomes(outcomes: readonly string[], from: Record<string, number>, to: Record<string, number>): void {
+  for (const outcome of outcomes) expect((to[outcome] ?? 0) - (from[outcome] ?? 0), outcome).toBeGreaterThan(0);
+}
+
+afterAll(() => {
+  console.log(
+    `properties: ${tally.runs} runs, ${tally.invocations} invocations in ${(tally.ms / 1000).toFixed(1)} s (seed ${SEED}); failure-policy outcomes reached: ` +
+      FAILURE_POLICY_OUTCOMES.map((m) => `${m} ${tally.metrics[m] ?? 0}`).join(', '),
+  );
+});
+
+describe('Properties: random sequences of steps, duplicates, faults and outside actions', () => {
+  it(
+    'the function alone, one invocation at a time (steps in and out of order, duplicates, reattempts, cold starts, transient faults, crashes), keeps I-V',
+    async () => {
+      await assertProperty('the function alone', [...functionActions], SEED, FAILURE_POLICY_OUTCOMES.filter((o) => o !== 'DeadPendingCleared'));
+    },
+    180_000,
+  );
+
+  it(
+    'two invocations of the same step at once (in two containers), among the same actions, keep I-V',
+    async () => {
+      await assertProperty('two at once', [...functionActions, concurrentAction], SEED + 1, ['RotationResumed', 'OrphanRepaired'], Math.round(RUNS * 0.6));
+    },
+    180_000,
+  );
+
+  it(
+    'with outside actions (Stytch dashboard, AWS CLI, project secret replaced) the function never makes I worse, and faults cleared plus a clean rotation repair everything',
+    async () => {
+      await assertProperty('with outside actions', [...functionActions, outsideAction], SEED + 2, FAILURE_POLICY_OUTCOMES);
+    },
+    180_000,
+  );
+});

@@ -1,0 +1,139 @@
+/**
+ * One case of the fault matrix (see fault-matrix.test.ts): a rotation with one
+ * call failed, Secrets Manager's reattempts after the fault cleared, then a
+ * clean rotation, with I checked at every call and invocation and II-V at the
+ * end. Returns the violations instead of throwing, so a caller can run many.
+ */
+import { type CallFault, type ExternalCall, type SecretsManagerFailure, type StytchFailure, World, type WorldOptions } from '../../helpers/world.js';
+import {
+  currentAccepted,
+  currentVersion,
+  deliveredRotateStarts,
+  describeRecord,
+  pendingToken,
+  rotateSecret,
+  settle,
+  unheldNextSecret,
+} from './invariants.js';
+
+export const MODES = ['before', 'after', 'crash', 'exhaust'] as const;
+export type Mode = (typeof MODES)[number];
+export const SM_FAILURES: SecretsManagerFailure[] = ['InternalServiceError', 'ThrottlingException', 'NetworkError'];
+export const STYTCH_FAILURES: StytchFailure[] = [503, 429, 'drop'];
+export const TRANSPORTS = ['mock', 'sdk'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+async function coldWorld(transport: Transport, createHandler?: WorldOptions['createHandler']): Promise<World> {
+  const world = await new World({ smTransport: transport, rotationTokens: true, maxAttempts: 3, ...(createHandler ? { createHandler } : {}) }).init();
+  // init() ran the configuration test in the first container; the matrix starts cold.
+  world.newContainer();
+  return world;
+}
+
+/** The ordered external calls of a clean rotation from a cold container. */
+export async function recordCleanRotation(transport: Transport, createHandler?: WorldOptions['createHandler']): Promise<ExternalCall[]> {
+  const world = await coldWorld(transport, createHandler);
+  const from = world.externalCalls.length;
+  const record = await world.capturing(() => rotateSecret(world));
+  if (record.outcome !== 'succeeded' || record.attempts.length !== 1) throw new Error(`the clean rotation failed: ${describeRecord(record)}`);
+  return world.externalCalls.slice(from);
+}
+
+export interface CaseResult {
+  violations: string[];
+  metrics: Record<string, number>;
+  originalCompleted: boolean;
+}
+
+export async function runMatrixCase(
+  recording: readonly ExternalCall[],
+  transport: Transport,
+  k: number,
+  mode: Mode,
+  failure: SecretsManagerFailure | StytchFailure,
+  createHandler?: WorldOptions['createHandler'],
+): Promise<CaseResult> {
+  const world = await coldWorld(transport, createHandler);
+  const violations: string[] = [];
+  const base = world.externalCalls.length;
+  const expected = recording[k]!;
+  let fired = false;
+  let crashed: number | undefined;
+  let exhausting: { invocation: number | undefined; operation: string } | undefined;
+
+  world.interceptor = (call): CallFault | undefined => {
+    if (crashed !== undefined && call.invocation === crashed) {
+      return { when: 'before', error: call.service === 'stytch' ? 'drop' : 'NetworkError' };
+    }
+    if (exhausting && call.invocation === exhausting.invocation) {
+      // The client's own retries of the failed call fail too; the first other call ends the outage.
+      if (call.operation === exhausting.operation) return { when: 'before', error: failure };
+      exhausting = undefined;
+    }
+    if (fired || call.index - base !== k) return undefined;
+    fired = true;
+    if (call.operation !== expected.operation || call.step !== expected.step) {
+      violations.push(`the run drifted from the recording: call ${k} is ${call.step}/${call.operation}, recorded ${expected.step}/${expected.operation}`);
+    }
+    if (mode === 'crash') {
+      crashed = call.invocation;
+      return { when: 'after', error: failure };
+    }
+    if (mode === 'exhaust') {
+      exhausting = { invocation: call.invocation, operation: call.operation };
+      return { when: 'before', error: failure };
+    }
+    return { when: mode, error: failure };
+  };
+  // I at every instant: the function's effects happen only through these calls.
+  world.onCall = (call) => {
+    if (!currentAccepted(world)) violations.push(`I: AWSCURRENT not accepted by Stytch after call ${call.index - base} (${call.step}/${call.operation})`);
+  };
+  world.onInvocation = (invocation) => {
+    if (!currentAccepted(world)) violations.push(`I: AWSCURRENT not accepted by Stytch after ${invocation.step} (invocation ${invocation.id})`);
+    // II: only a crash may leave a next secret behind that Secrets Manager does not hold (the next attempt repairs it).
+    const unheld = invocation.id === crashed ? undefined : unheldNextSecret(world);
+    if (unheld) violations.push(`II: ${invocation.step} ended (${invocation.error ? 'failed' : 'succeeded'}) leaving a next secret behind: ${unheld}`);
+    // A Lambda that died leaves no container behind.
+    if (invocation.id === crashed) world.newContainer();
+  };
+
+  await world.capturing(async () => {
+    try {
+      await play();
+    } catch (error) {
+      violations.push(`the case could not go on: ${(error as Error).message}`);
+    }
+  });
+
+  async function play(): Promise<void> {
+    const first = await rotateSecret(world);
+    if (!fired) violations.push(`the fault at call ${k} never fired`);
+    const settled = await settle(world, first);
+    if (settled.record.outcome !== 'succeeded') {
+      violations.push(`IV: still no successful rotation after the faulted one and ${settled.reattempts} reattempts, ${settled.fresh} fresh: ${describeRecord(settled.record)}`);
+    }
+    const unheld = unheldNextSecret(world);
+    if (unheld) violations.push(`II after settling: ${unheld}`);
+    if (pendingToken(world) !== undefined) {
+      violations.push('IV: a rotation is still pending (stuck AWSPENDING): no new rotation can start');
+      return;
+    }
+
+    // One clean rotation.
+    const previous = currentVersion(world).secret;
+    const from = world.externalCalls.length;
+    const clean = await rotateSecret(world);
+    if (clean.outcome !== 'succeeded' || clean.attempts.length !== 1) violations.push(`the final clean rotation did not succeed at once: ${describeRecord(clean)}`);
+    if (world.stytch.isAccepted(world.client.client_id, previous)) violations.push('III: the secret before the final rotation is still accepted by Stytch');
+    if (world.stytchState().nextClientSecretLast4 !== null) violations.push('III: Stytch still has a rotation in progress after the final rotation');
+    const starts = deliveredRotateStarts(world, from).length;
+    if (starts !== 1) violations.push(`IV: the final clean rotation needed ${starts} accepted rotate/start calls`);
+  }
+  const leaks = world.leaks();
+  if (leaks.length > 0) violations.push(`V: ${leaks.length} secret value(s) found in output or errors`);
+  const history = world.sm.rotationHistory(world.secretArn);
+  const originalCompleted = history.length >= 2 && history[1]!.outcome === 'succeeded';
+  return { violations, metrics: world.metricCounts(), originalCompleted };
+}
+

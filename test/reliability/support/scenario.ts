@@ -1,0 +1,459 @@
+/**
+ * A scenario: a short sequence of actions against one World, with the
+ * invariants of DESIGN.md §3 checked after every action (and, for the
+ * function's own actions, after every single call it makes). Shared by the
+ * property-based tests, which generate scenarios, and the regression tests,
+ * which replay the counterexamples they found.
+ *
+ * What may break I: only three outside actions, a dashboard rotate (retires
+ * the secret consumers hold), a dashboard cancel (discards a next secret that
+ * may already be AWSCURRENT) and a manual put of a wrong AWSCURRENT value. The function itself must never turn an accepted
+ * AWSCURRENT into a rejected one, nor move AWSCURRENT to a rejected secret, at
+ * any instant; a later clean rotation must repair what the outside broke.
+ *
+ * When II may be broken: between the moment a rotate/start took effect and
+ * the PutSecretValue that stores its secret. So II is checked at quiescent
+ * points: not after a createSecret that failed (a crash there is repaired by
+ * the next attempt), and not after an outside action that leaves a next secret
+ * Secrets Manager does not hold (a dashboard start, AWSPENDING removed or
+ * abandoned by a manual put), until the function has run rotate/start again.
+ *
+ * IV: a step repeated at once (nothing in between, no fault) succeeds again
+ * and changes nothing; a rotation that nothing outside touched is never
+ * abandoned, whatever faults, crashes, duplicates, concurrent invocations and
+ * out-of-order steps it meets, and Secrets Manager's reattempts complete it;
+ * a rotation that met no fault and nothing outside needed exactly one accepted
+ * rotate/start.
+ */
+import { randomUUID } from 'node:crypto';
+import { CREDENTIALS_SECRET, STEPS, type CallFault, type SecretsManagerFailure, type Service, type Step, type StytchFailure, World, type WorldOptions } from '../../helpers/world.js';
+import {
+  currentAccepted,
+  currentVersion,
+  deliveredRotateStarts,
+  describeRecord,
+  last4,
+  pendingToken,
+  rotateSecret,
+  settle,
+  unheldNextSecret,
+} from './invariants.js';
+
+export type OutsideAction =
+  | 'dashboardCancel'
+  | 'dashboardStart'
+  | 'dashboardRotate'
+  | 'removePending'
+  | 'putCurrentCopy'
+  | 'putCurrentAccepted'
+  | 'putCurrentRejected'
+  | 'projectSecretRotated'
+  | 'projectSecretStored'
+  | 'coldStart';
+
+/** Outside actions that are allowed to break invariant I (they break consumers themselves). */
+export const MAY_BREAK_I: ReadonlySet<OutsideAction> = new Set(['dashboardCancel', 'dashboardRotate', 'putCurrentRejected']);
+
+export type Action =
+  /** One step of the latest rotation (or of the one before it: a late, stale invocation). */
+  | { t: 'step'; step: Step; of: 'latest' | 'previous' }
+  /** The step after the last one that succeeded for the latest rotation (a new rotation once it is over). */
+  | { t: 'next' }
+  /** Two invocations of the same step at once, in two containers. */
+  | { t: 'concurrent'; step: Step }
+  /** Secrets Manager's attempt: reattempt the unfinished rotation, or start one (RotateSecret). */
+  | { t: 'attempt' }
+  /** RotateSecret's first move only: a new token labelled AWSPENDING, no step run yet. */
+  | { t: 'begin' }
+  /** The `times` calls to `target` after the next `skip` ones fail (each once). */
+  | { t: 'fault'; target: Service; skip: number; times: number; when: 'before' | 'after'; failure: SecretsManagerFailure | StytchFailure }
+  /** The call to `target` after the next `skip` ones takes effect, then the Lambda dies. */
+  | { t: 'crash'; target: Service; skip: number }
+  | { t: 'outside'; what: OutsideAction };
+
+export interface ScenarioOptions {
+  kind?: 'connected_app' | 'm2m';
+  rotationTokens?: boolean;
+  /** The handler under test (default: from source). */
+  createHandler?: WorldOptions['createHandler'];
+}
+
+export interface ScenarioResult {
+  violations: string[];
+  metrics: Record<string, number>;
+  invocations: number;
+}
+
+interface ArmedFault {
+  target: Service;
+  skip: number;
+  times: number;
+  fault: CallFault;
+  crash: boolean;
+}
+
+const MUTATING = new Set(['PutSecretValue', 'UpdateSecretVersionStage']);
+const isMutating = (operation: string) => MUTATING.has(operation) || /\.rotate(_start|_cancel)?$/.test(operation);
+
+export async function runScenario(actions: readonly Action[], options: ScenarioOptions = {}): Promise<ScenarioResult> {
+  const world = await new World({
+    kind: options.kind ?? 'connected_app',
+    rotationTokens: options.rotationTokens ?? false,
+    maxAttempts: 1,
+    smTransport: 'direct',
+    ...(options.createHandler ? { createHandler: options.createHandler } : {}),
+  }).init();
+  const violations: string[] = [];
+  const tokens: string[] = [];
+  /** Rotations an outside action touched: they may be abandoned or fail. */
+  const interfered = new Set<string>();
+  /** Secrets created outside the function (the leak scan looks for them too). */
+  const outsideSecrets: string[] = [];
+  /** The project secret Stytch holds now (an operator may replace it at Stytch before storing it in Secrets Manager). */
+  const project = { secret: world.project.secret, stored: true };
+  let armed: ArmedFault[] = [];
+  const crashed = new Set<number>();
+  let orphanExcused = false;
+  let label = '';
+
+  const fail = (message: string) => violations.push(`${label}: ${message}`);
+
+  // ---- fault injection
+  world.interceptor = (call) => {
+    if (call.invocation !== undefined && crashed.has(call.invocation)) {
+      return { when: 'before', error: call.service === 'stytch' ? 'drop' : 'NetworkError' };
+    }
+    const next = armed.find((f) => f.target === call.service);
+    if (!next) return undefined;
+    if (next.skip > 0) {
+      next.skip--;
+      return undefined;
+    }
+    if (--next.times <= 0) armed = armed.filter((f) => f !== next);
+    if (next.crash && call.invocation !== undefined) crashed.add(call.invocation);
+    return next.fault;
+  };
+
+  // ---- I at every instant of the function's own actions
+  let guard: { acceptedBefore: boolean; currentId: string } | undefined;
+  const checkI = (where: string) => {
+    if (!guard) return;
+    const now = currentVersion(world);
+    const accepted = world.stytch.isAccepted(world.client.client_id, now.secret);
+    if (guard.acceptedBefore && !accepted) fail(`I: the function made AWSCURRENT rejected by Stytch (${where})`);
+    else if (now.id !== guard.currentId && !accepted) fail(`I: the function moved AWSCURRENT to a secret Stytch rejects (${where})`);
+  };
+  world.onCall = (call) => checkI(`after ${call.step ?? '?'} ${call.operation}`);
+  world.onInvocation = (invocation) => {
+    checkI(`after ${invocation.step ?? '?'}`);
+    // A Lambda that died leaves no container behind.
+    if (crashed.has(invocation.id)) world.newContainer();
+  };
+
+  const latest = () => tokens.at(-1);
+  const ensureRotation = async (): Promise<string> => {
+    const token = latest();
+    if (token !== undefined) return token;
+    tokens.push(await world.beginRotation());
+    return latest()!;
+  };
+  const stagesOf = (token: string) => world.snapshot().versions[token]?.stages ?? [];
+
+  /** Runs one of the function's actions under the I guard; returns the invocations it made. */
+  const functionAction = async (run: () => Promise<unknown>): Promise<number[]> => {
+    const first = world.invocations.length;
+    guard = { acceptedBefore: currentAccepted(world), currentId: currentVersion(world).id };
+    try {
+      await run();
+    } catch {
+      // A failed step is an outcome like any other; the invariants decide.
+    } finally {
+      guard = undefined;
+    }
+    return world.invocations.slice(first).map((i) => i.id);
+  };
+  const callsOf = (invocations: number[]) => world.externalCalls.filter((c) => c.invocation !== undefined && invocations.includes(c.invocation));
+
+  let previousStep: { step: Step; token: string; ok: boolean } | undefined;
+
+  await world.capturing(async () => {
+    try {
+      await play();
+    } catch (error) {
+      fail(`the scenario could not go on: ${(error as Error).message}`);
+    }
+  });
+
+  async function play(): Promise<void> {
+    for (const [index, action] of actions.entries()) {
+      label = `action ${index} ${JSON.stringify(action)}`;
+      const pendingBefore = new Map(tokens.map((t) => [t, stagesOf(t).includes('AWSPENDING') && !stagesOf(t).includes('AWSCURRENT')]));
+      const startsBefore = world.externalCalls.length;
+      let thisStep: typeof previousStep;
+      let createFailed = false;
+
+      switch (action.t) {
+        case 'step':
+        case 'next': {
+          let step: Step;
+          let token: string | undefined;
+          if (action.t === 'step') {
+            step = action.step;
+            token = action.of === 'latest' ? await ensureRotation() : tokens.at(-2);
+          } else {
+            token = latest();
+            if (token === undefined || !(stagesOf(token).includes('AWSPENDING') && !stagesOf(token).includes('AWSCURRENT'))) {
+              if (pendingToken(world) === undefined) tokens.push(await world.beginRotation());
+              token = latest()!;
+            }
+            const done = world.invocations.filter((i) => i.token === token && i.done && !i.error).map((i) => STEPS.indexOf(i.step as Step));
+            step = STEPS[Math.min(STEPS.length - 1, Math.max(-1, ...done) + 1)]!;
+          }
+          if (token === undefined) break;
+          let ok = true;
+          const invocations = await functionAction(() =>
+            world.invoke(step, token).catch((error: unknown) => {
+              ok = false;
+              throw error;
+            }),
+          );
+          if (step === 'createSecret' && !ok) createFailed = true;
+          thisStep = { step, token, ok };
+          // IV: the same step again at once, with no fault, succeeds again and changes nothing.
+          if (previousStep && previousStep.ok && previousStep.step === step && previousStep.token === token) {
+            const calls = callsOf(invocations);
+            if (!calls.some((c) => c.fault)) {
+              if (!ok) fail(`IV: ${step} succeeded, then failed when repeated at once`);
+              const mutations = calls.filter((c) => isMutating(c.operation)).map((c) => c.operation);
+              if (mutations.length > 0) fail(`IV: ${step} repeated at once changed state again (${mutations.join(', ')})`);
+            }
+          }
+          break;
+        }
+        case 'concurrent': {
+          const token = await ensureRotation();
+          const containers = [world.createContainer(), world.createContainer()];
+          let failures = 0;
+          await functionAction(() =>
+            Promise.all(
+              containers.map((c) =>
+                world.invokeRaw({ Step: action.step, SecretId: world.secretArn, ClientRequestToken: token }, undefined, c).catch(() => {
+                  failures++;
+                }),
+              ),
+            ),
+          );
+          if (action.step === 'createSecret' && failures > 0) createFailed = true;
+          break;
+        }
+        case 'attempt': {
+          if (pendingToken(world) !== undefined) {
+            await functionAction(() => world.sm.reattemptPending(world.secretArn));
+          } else {
+            await functionAction(async () => tokens.push((await rotateSecret(world)).token));
+          }
+          const record = world.sm.rotationHistory(world.secretArn).at(-1);
+          if (record && record.outcome !== 'succeeded' && record.attempts.at(-1)?.steps[0]?.ok !== true) createFailed = true;
+          break;
+        }
+        case 'begin':
+          if (pendingToken(world) === undefined) tokens.push(await world.beginRotation());
+          break;
+        case 'fault':
+          armed.push({
+            target: action.target,
+            skip: action.skip,
+            times: action.times,
+            fault: { when: action.when, error: action.failure },
+            crash: false,
+          });
+          break;
+        case 'crash':
+          armed.push({
+            target: action.target,
+            skip: action.skip,
+            times: 1,
+            fault: { when: 'after', error: action.target === 'stytch' ? 'drop' : 'NetworkError' },
+            crash: true,
+          });
+          break;
+        case 'outside': {
+          const acceptedBefore = currentAccepted(world);
+          const token = latest();
+          if (token !== undefined && action.what !== 'coldStart') interfered.add(token);
+          await outside(world, action.what, outsideSecrets, project);
+          if (['dashboardStart', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'putCurrentRejected'].includes(action.what)) orphanExcused = true;
+          if (acceptedBefore && !currentAccepted(world) && !MAY_BREAK_I.has(action.what)) {
+            fail(`test model: ${action.what} broke I although it is not expected to`);
+          }
+          break;
+        }
+      }
+
+      // ---- II at quiescent points
+      if (createFailed) orphanExcused = true;
+      const newStarts = deliveredRotateStarts(world, startsBefore);
+      if (!createFailed && newStarts.length > 0) orphanExcused = false;
+      if (world.stytchState().nextClientSecretLast4 === null) orphanExcused = false;
+      if (!orphanExcused) {
+        const unheld = unheldNextSecret(world);
+        if (unheld) fail(`II: ${unheld}`);
+      }
+
+      // ---- IV: a rotation nothing outside touched is never abandoned
+      for (const [token, wasPending] of pendingBefore) {
+        const stages = stagesOf(token);
+        if (wasPending && !stages.includes('AWSPENDING') && !stages.includes('AWSCURRENT') && !interfered.has(token)) {
+          fail(`IV: the rotation ${token} was abandoned (AWSPENDING removed) although nothing outside the function touched it`);
+          interfered.add(token); // report it once
+        }
+      }
+
+      // ---- III after a completed rotation of the latest token
+      const token = latest();
+      if (token !== undefined && !interfered.has(token) && action.t !== 'outside' && action.t !== 'fault' && action.t !== 'crash') {
+        const completed = world.sm.rotationHistory(world.secretArn).some((r) => r.token === token && r.outcome === 'succeeded');
+        const finishOk = thisStep?.step === 'finishSecret' && thisStep.ok && thisStep.token === token;
+        if ((completed || finishOk) && stagesOf(token).includes('AWSCURRENT')) {
+          const previous = world.versionWith('AWSPREVIOUS')?.value?.client_secret;
+          if (world.stytchState().nextClientSecretLast4 !== null) fail(`III: rotation ${token} completed but Stytch still has a rotation in progress`);
+          if (typeof previous === 'string' && previous !== currentVersion(world).secret && world.stytch.isAccepted(world.client.client_id, previous)) {
+            fail(`III: rotation ${token} completed but Stytch still accepts the previous secret`);
+          }
+        }
+      }
+      previousStep = thisStep;
+    }
+
+    // ---- the end: faults clear, Secrets Manager settles the rotation under way, then one clean rotation
+    label = 'end';
+    armed = [];
+    crashed.clear();
+    world.interceptor = undefined;
+    // The operator finishes replacing the project secret, if they had started.
+    if (!project.stored) await storeProjectSecret(world, project);
+    const token = latest();
+    const wasPending = token !== undefined && pendingToken(world) === token;
+    if (pendingToken(world) !== undefined) {
+      guard = { acceptedBefore: currentAccepted(world), currentId: currentVersion(world).id };
+      const settled = await settle(world, { token: pendingToken(world)!, attempts: [], outcome: 'failed' });
+      guard = undefined;
+      if (wasPending && !interfered.has(token!) && !stagesOf(token!).includes('AWSCURRENT')) {
+        const history = world.sm.rotationHistory(world.secretArn).find((r) => r.token === token);
+        fail(`IV: Secrets Manager's reattempts did not complete rotation ${token} (nothing outside touched it): ${history ? describeRecord(history) : 'no attempt'}`);
+      }
+      if (settled.record.outcome !== 'succeeded') fail(`IV: rotations still failing after the faults cleared: ${describeRecord(settled.record)}`);
+    }
+    // IV: a rotation that met no fault and nothing outside needed exactly one accepted rotate/start.
+    for (const t of tokens) {
+      if (interfered.has(t) || world.externalCalls.some((c) => c.token === t && c.fault)) continue;
+      const starts = deliveredRotateStarts(world, 0, t).length;
+      if (starts > 1) fail(`IV: rotation ${t} met no fault and nothing outside, yet had ${starts} accepted rotate/start calls`);
+    }
+
+    if (pendingToken(world) !== undefined) {
+      fail('IV: a rotation is still pending (stuck AWSPENDING) after the reattempts: no new rotation can start');
+      return;
+    }
+    const previous = currentVersion(world).secret;
+    const from = world.externalCalls.length;
+    guard = { acceptedBefore: currentAccepted(world), currentId: currentVersion(world).id };
+    const clean = await rotateSecret(world);
+    guard = undefined;
+    if (clean.outcome !== 'succeeded' || clean.attempts.length !== 1) fail(`the final clean rotation did not succeed at once: ${describeRecord(clean)}`);
+    if (!currentAccepted(world)) fail('I: AWSCURRENT is not accepted after the final clean rotation');
+    if (world.stytch.isAccepted(world.client.client_id, previous) && previous !== currentVersion(world).secret) {
+      fail('III: the secret before the final clean rotation is still accepted');
+    }
+    if (world.stytchState().nextClientSecretLast4 !== null) fail('III: Stytch still has a rotation in progress after the final clean rotation');
+    const starts = deliveredRotateStarts(world, from).length;
+    if (starts !== 1) fail(`IV: the final clean rotation needed ${starts} accepted rotate/start calls`);
+  }
+
+  label = 'leak scan';
+  const leaks = world.leaks(outsideSecrets);
+  if (leaks.length > 0) fail(`V: ${leaks.length} secret value(s) found in output or errors`);
+  return { violations, metrics: world.metricCounts(), invocations: world.invocations.length };
+}
+
+/** Someone acting outside the function: in the Stytch dashboard, with the AWS CLI, or Lambda recycling containers. */
+async function outside(world: World, what: OutsideAction, created: string[], project: { secret: string; stored: boolean }): Promise<void> {
+  const clientId = world.client.client_id;
+  const attempt = (run: () => void) => {
+    try {
+      run();
+    } catch {
+      // The dashboard refuses (not rotating, already rotating): nothing happened.
+    }
+  };
+  switch (what) {
+    case 'dashboardCancel':
+      return attempt(() => world.stytch.adminRotateCancel(clientId));
+    case 'dashboardStart':
+      return attempt(() => void created.push(world.stytch.adminRotateStart(clientId)));
+    case 'dashboardRotate':
+      return attempt(() => world.stytch.adminRotate(clientId));
+    case 'removePending': {
+      const pending = world.versionWith('AWSPENDING');
+      if (!pending) return;
+      await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: pending.id });
+      return;
+    }
+    case 'putCurrentCopy': {
+      const text = world.snapshot().versions[currentVersion(world).id]!.secretString!;
+      await world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: randomUUID(), SecretString: text });
+      return;
+    }
+    case 'putCurrentAccepted': {
+      // A secret Stytch accepts that is not the current one (say, copied from the dashboard or from AWSPENDING).
+      const current = currentVersion(world).secret;
+      const candidates = [...world.mintedSecrets, ...created, world.client.client_secret].filter(
+        (s) => s !== current && world.stytch.isAccepted(clientId, s),
+      );
+      const chosen = candidates.at(-1);
+      if (chosen === undefined) return;
+      const value = JSON.parse(world.snapshot().versions[currentVersion(world).id]!.secretString!) as Record<string, unknown>;
+      await world.sm.handle('PutSecretValue', {
+        SecretId: world.secretArn,
+        ClientRequestToken: randomUUID(),
+        SecretString: JSON.stringify({ ...value, client_secret: chosen }),
+      });
+      return;
+    }
+    case 'putCurrentRejected': {
+      // A typo, or a secret from another environment: consumers break at once.
+      const value = JSON.parse(world.snapshot().versions[currentVersion(world).id]!.secretString!) as Record<string, unknown>;
+      const wrong = `wrong-${randomUUID()}`;
+      created.push(wrong);
+      await world.sm.handle('PutSecretValue', {
+        SecretId: world.secretArn,
+        ClientRequestToken: randomUUID(),
+        SecretString: JSON.stringify({ ...value, client_secret: wrong }),
+      });
+      return;
+    }
+    case 'projectSecretRotated':
+      // Replaced in the Stytch dashboard; Secrets Manager still holds the old one until projectSecretStored.
+      project.secret = world.stytch.rotateProjectSecret(world.project.projectId).secret;
+      project.stored = false;
+      created.push(project.secret);
+      return;
+    case 'projectSecretStored':
+      await storeProjectSecret(world, project);
+      return;
+    case 'coldStart':
+      world.newContainer();
+      return;
+  }
+}
+
+export async function storeProjectSecret(world: World, project: { secret: string; stored: boolean }): Promise<void> {
+  await world.sm.handle('PutSecretValue', {
+    SecretId: CREDENTIALS_SECRET,
+    ClientRequestToken: randomUUID(),
+    SecretString: JSON.stringify({ project_id: world.project.projectId, secret: project.secret }),
+  });
+  project.stored = true;
+}
+
+export { STEPS, last4 };
