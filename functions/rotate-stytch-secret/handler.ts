@@ -72,7 +72,7 @@ export function createHandler(options: HandlerOptions = {}) {
       const creds = credentials;
 
       const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
-      const deadline = Date.now() + remaining - Math.min(RESERVE_MS, remaining / 5);
+      const deadline = Math.floor(Date.now() + remaining - Math.min(RESERVE_MS, remaining / 5));
       const deps: RotationDeps = {
         store,
         logger: log,

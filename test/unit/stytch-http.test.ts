@@ -138,6 +138,13 @@ describe('Class: StytchHttp', () => {
     expect(timeoutSeen).toBeLessThan(1_000);
   });
 
+  it('accepts a deadline that leaves a fractional number of milliseconds', async () => {
+    const { fetch, sent } = scripted([json(200, {})]);
+    const { http } = client(fetch, { deadline: Date.now() + 3_997.2, requestTimeoutMs: 10_000 });
+    await http.call(get);
+    expect(sent).toHaveLength(1);
+  });
+
   it('reads OAuth-shaped errors from the token endpoint', async () => {
     const { fetch } = scripted([json(401, { status_code: 401, request_id: 'r-1', error: 'invalid_client', error_description: 'bad client' })]);
     const { http } = client(fetch);

@@ -120,7 +120,8 @@ export class StytchHttp {
       let error: StytchApiError;
       let retryAfterMs = 0;
       try {
-        return await this.once(request, credentials, Math.min(this.options.requestTimeoutMs, remaining));
+        // AbortSignal.timeout takes whole milliseconds only (a fraction throws a RangeError).
+        return await this.once(request, credentials, Math.floor(Math.min(this.options.requestTimeoutMs, remaining)));
       } catch (caught) {
         if (!(caught instanceof StytchApiError)) throw caught;
         error = caught;
