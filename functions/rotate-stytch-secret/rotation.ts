@@ -241,11 +241,14 @@ async function setSecret(r: Rotation): Promise<StepOutcome> {
 async function testSecret(r: Rotation): Promise<StepOutcome> {
   if (!r.pend) return configurationTest(r);
   const pend = r.pend;
+  const probe = r.stytch.probe;
   await withFailurePolicy(r, async () => {
+    // Where a probe exists, a secret that authenticates is one Stytch holds: it
+    // is the stronger check and makes the read of the last fours redundant.
+    if (probe) return probe(r.clientId, pend.client_secret);
     const state = await r.stytch.get(r.clientId);
     verifyHeld(r, state, pend);
     if (!state.confidential) throw new InvalidInputError(publicClientMessage(r, state));
-    if (r.stytch.probe) await r.stytch.probe(r.clientId, pend.client_secret);
   });
   r.deps.logger.info(r.stytch.probe ? 'The pending secret authenticates at Stytch' : 'Stytch holds the pending secret');
   return 'verified';
