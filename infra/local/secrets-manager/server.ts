@@ -7,46 +7,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type Listening, listen } from '../listen.js';
 import { SecretsManagerServiceError } from './errors.js';
 
 export type OperationHandler = (operation: string, input: unknown) => Promise<unknown>;
 
-export interface RunningServer {
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type { Listening as RunningServer } from '../listen.js';
 
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
 const TARGET_PREFIX = 'secretsmanager.';
 /** Far above the service's 64 KiB secret limit; only guards memory. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function startServer(handler: OperationHandler, options: { port?: number; host?: string } = {}): Promise<RunningServer> {
-  const host = options.host ?? '127.0.0.1';
+export async function startServer(handler: OperationHandler, options: { port?: number; host?: string } = {}): Promise<Listening> {
   const server = createServer((req, res) => {
     void serve(handler, req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  return {
-    url: `http://${urlHost}:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        // SDK clients keep connections alive; without this, close() waits for their idle timeout.
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, options);
 }
 
 async function serve(handler: OperationHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -16,7 +16,7 @@
  * no bodies or headers, and error messages name ids and types only.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../listen.js';
 import {
   EmulatedApiError,
   StytchModel,
@@ -270,7 +270,6 @@ export class StytchEmulator {
 
   /** Serves the API over real HTTP (default 127.0.0.1, ephemeral port). */
   async listen(options: { port?: number; host?: string } = {}): Promise<ListeningEmulator> {
-    const host = options.host ?? '127.0.0.1';
     const server = createServer((req, res) => {
       this.#serveHttp(req, res).catch((error: unknown) => {
         // Only reachable through a bug in the emulator; do not leave the caller hanging.
@@ -278,25 +277,7 @@ export class StytchEmulator {
         res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
-    const urlHost = host.includes(':') ? `[${host}]` : host;
-    return {
-      url: `http://${urlHost}:${port}`,
-      port,
-      close: () =>
-        new Promise<void>((resolve, reject) => {
-          server.close((error) => (error ? reject(error) : resolve()));
-          // Keep-alive sockets from fetch would otherwise hold close() open.
-          server.closeAllConnections();
-        }),
-    };
+    return listen(server, options);
   }
 
   async #serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
