@@ -29,8 +29,6 @@ export interface HandlerOptions {
   metrics?: Metrics;
   /** Backoff sleep between Stytch retries (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
-  /** Observes the per-container caches (benchmarks count credentials reads). */
-  onContainer?: (container: { credentials: CredentialsCache; store: SecretStore }) => void;
 }
 
 /** Time kept back from Stytch calls so the Secrets Manager work after them can finish. */
@@ -68,7 +66,6 @@ export function createHandler(options: HandlerOptions = {}) {
       config ??= loadConfig(env);
       const cfg = config;
       credentials ??= new CredentialsCache((id) => store.getCurrent(id), { ttlMs: cfg.credentialsTtlMs, envBaseUrl: cfg.apiBaseUrl });
-      options.onContainer?.({ credentials, store });
       const creds = credentials;
 
       const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;

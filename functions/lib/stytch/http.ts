@@ -84,10 +84,6 @@ export class StytchHttp {
     this.sleep = options.sleep ?? defaultSleep;
   }
 
-  async projectId(): Promise<string> {
-    return (await this.credentials.get()).projectId;
-  }
-
   async call(request: StytchRequest): Promise<StytchResponse> {
     const credentials = await this.credentials.get();
     try {
