@@ -3,22 +3,15 @@
  * every answer (JSON shape, timestamps, error format) and print what a user
  * expects. Runs with dummy credentials and no AWS configuration files.
  */
-import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RotationEvent, SecretsManagerEmulator } from '../../infra/local/secrets-manager/index.js';
+import { secretsManagerCli } from '../helpers/aws-cli.js';
 import { findAwsCli, toolGate } from '../helpers/moto.js';
 
 const awsPath = await findAwsCli();
 const gate = toolGate('aws CLI', awsPath);
 
 const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:cli-rotation';
-const CLI_TIMEOUT_MS = 60_000;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe.skipIf(gate.skip)(gate.title('Fidelity: the aws CLI against the Secrets Manager emulator'), () => {
   const emulator = new SecretsManagerEmulator();
@@ -26,33 +19,7 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: the aws CLI against the Secrets
   let server: Awaited<ReturnType<SecretsManagerEmulator['listen']>> | undefined;
   let cli: string;
 
-  /** Runs `aws --endpoint-url <emulator> secretsmanager ...`. */
-  function aws(...args: string[]): Promise<CliResult> {
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      AWS_ACCESS_KEY_ID: 'x',
-      AWS_SECRET_ACCESS_KEY: 'x',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      // Nothing from the developer's own AWS setup may leak in.
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-    };
-    return new Promise((resolve) => {
-      execFile(cli, ['--endpoint-url', server!.url, '--output', 'json', 'secretsmanager', ...args], { env, timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-      });
-    });
-  }
-
-  async function awsJson(...args: string[]): Promise<Record<string, unknown>> {
-    const result = await aws(...args);
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout) as Record<string, unknown>;
-  }
+  const { aws, awsJson } = secretsManagerCli(() => cli, () => server!.url);
 
   beforeAll(async () => {
     cli = gate.assert();

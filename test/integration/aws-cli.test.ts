@@ -3,65 +3,23 @@
  * SDK) against the local stack on loopback, rotating with the built function.
  * Skips with a visible reason when the CLI is missing; fails when CI is set.
  */
-import { execFile } from 'node:child_process';
-import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { createSdkClient } from '../../infra/local/secrets-manager/index.js';
 import { LOCAL_LAMBDA_ARN, LocalStack } from '../../infra/local/stack.js';
+import { cliEnv, run, secretsManagerCli } from '../helpers/aws-cli.js';
 import { findAwsCli, locateTool, toolGate } from '../helpers/moto.js';
 import { builtBundle, expectNoLeaks, secretLikeRuns, startChild, stopChild, type Child } from './support.js';
 
 const awsPath = await findAwsCli();
 const gate = toolGate('aws CLI', awsPath);
-const CLI_TIMEOUT_MS = 60_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** A clean environment: nothing from the developer's own AWS configuration may leak in. */
-function cliEnv(cli: string): NodeJS.ProcessEnv {
-  return {
-    PATH: `${dirname(cli)}:${process.env.PATH ?? ''}`,
-    HOME: process.env.HOME ?? '/tmp',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    ...(process.env.PYENV_ROOT ? { PYENV_ROOT: process.env.PYENV_ROOT } : {}),
-  };
-}
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe.skipIf(gate.skip)(gate.title('Local stack: rotation with the real aws CLI'), () => {
   let cli: string;
   let bundle: Awaited<ReturnType<typeof builtBundle>>;
   let stack: LocalStack;
 
-  /** `aws --endpoint-url <stack> secretsmanager ...` with dummy credentials. */
-  const aws = (...args: string[]): Promise<Run> =>
-    run(cli, ['--endpoint-url', stack.secretsManagerUrl, '--output', 'json', 'secretsmanager', ...args], {
-      ...cliEnv(cli),
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_DEFAULT_REGION: 'us-east-1',
-    });
-
-  async function awsJson(...args: string[]): Promise<Record<string, unknown>> {
-    const result = await aws(...args);
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout) as Record<string, unknown>;
-  }
+  const { aws, awsJson } = secretsManagerCli(() => cli, () => stack.secretsManagerUrl);
 
   beforeAll(async () => {
     cli = gate.assert();
