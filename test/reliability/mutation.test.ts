@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STEPS, type WorldOptions } from '../helpers/world.js';
+import type { WorldOptions } from '../helpers/world.js';
 import { MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES } from './support/matrix.js';
-import { type Action, type OutsideAction, runScenario } from './support/scenario.js';
+import { crash, outsideActions, rotationActions, stytchFault } from './support/actions.js';
+import { type Action, runScenario } from './support/scenario.js';
 
 /**
  * Mutation testing of the reliability suites (opt-in: RELIABILITY_MUTANTS=1,
@@ -43,7 +44,7 @@ const MUTANTS: Mutant[] = [
   { name: 'the failure policy cancels on transient failures too', search: 'if (isTransient(error) || !r.pend) throw error;', replace: 'if (!r.pend) throw error;' },
   {
     name: 'createSecret keeps a dead AWSPENDING',
-    search: "    await deps.store.removeStage(r.arn, AWSPENDING, r.token);\n    deps.metrics.count('DeadPendingCleared');",
+    search: "    await removePending(r);\n    deps.metrics.count('DeadPendingCleared');",
     replace: "    deps.metrics.count('DeadPendingCleared');",
   },
   {
@@ -73,27 +74,12 @@ const MUTANTS: Mutant[] = [
   },
 ];
 
-const OUTSIDE: OutsideAction[] = ['dashboardCancel', 'dashboardStart', 'dashboardRotate', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'coldStart'];
-const step = fc.constantFrom(...STEPS);
 const actions: fc.Arbitrary<Action[]> = fc.array(
   fc.oneof(
-    { weight: 8, arbitrary: fc.constant({ t: 'next' as const }) },
-    { weight: 4, arbitrary: fc.record({ t: fc.constant('step' as const), step, of: fc.constantFrom('latest' as const, 'previous' as const) }) },
-    { weight: 3, arbitrary: fc.constant({ t: 'attempt' as const }) },
-    { weight: 2, arbitrary: fc.constant({ t: 'begin' as const }) },
-    {
-      weight: 2,
-      arbitrary: fc.record({
-        t: fc.constant('fault' as const),
-        target: fc.constant('stytch' as const),
-        skip: fc.nat(4),
-        times: fc.integer({ min: 1, max: 8 }),
-        when: fc.constantFrom('before' as const, 'after' as const),
-        failure: fc.constantFrom(503 as const, 429 as const, 'drop' as const),
-      }),
-    },
-    { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), target: fc.constantFrom('stytch' as const, 'secretsmanager' as const), skip: fc.nat(6) }) },
-    { weight: 4, arbitrary: fc.record({ t: fc.constant('outside' as const), what: fc.constantFrom(...OUTSIDE) }) },
+    ...rotationActions,
+    stytchFault,
+    crash,
+    outsideActions(['dashboardCancel', 'dashboardStart', 'dashboardRotate', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'coldStart']),
   ),
   { minLength: 1, maxLength: 10 },
 );

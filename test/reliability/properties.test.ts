@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { STEPS } from '../helpers/world.js';
-import { type Action, type OutsideAction, runScenario, type ScenarioOptions } from './support/scenario.js';
+import { concurrentAction, crash, outsideActions, rotationActions, secretsManagerFault, stytchFault } from './support/actions.js';
+import { type Action, runScenario, type ScenarioOptions } from './support/scenario.js';
 
 /**
  * Property-based tests: random short sequences of actions against a fresh
@@ -17,58 +17,8 @@ import { type Action, type OutsideAction, runScenario, type ScenarioOptions } fr
 const SEED = Number(process.env.FC_SEED ?? 20_261_126);
 const RUNS = Number(process.env.FC_RUNS ?? 700);
 
-const step = fc.constantFrom(...STEPS);
-
-const functionActions: Array<fc.WeightedArbitrary<Action>> = [
-  // Mostly the rotation's next step, so rotations get far and outside actions land between any two steps.
-  { weight: 8, arbitrary: fc.constant({ t: 'next' as const }) },
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('step' as const), step, of: fc.constantFrom('latest' as const, 'latest' as const, 'latest' as const, 'previous' as const) }) },
-  { weight: 3, arbitrary: fc.constant({ t: 'attempt' as const }) },
-  { weight: 2, arbitrary: fc.constant({ t: 'begin' as const }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      t: fc.constant('fault' as const),
-      target: fc.constant('stytch' as const),
-      skip: fc.nat(4),
-      // Up to more than the client's own attempts (STYTCH_MAX_ATTEMPTS), so some failures reach the function.
-      times: fc.integer({ min: 1, max: 8 }),
-      when: fc.constantFrom('before' as const, 'after' as const),
-      failure: fc.constantFrom(503 as const, 429 as const, 'drop' as const),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      t: fc.constant('fault' as const),
-      target: fc.constant('secretsmanager' as const),
-      skip: fc.nat(4),
-      times: fc.integer({ min: 1, max: 2 }),
-      when: fc.constantFrom('before' as const, 'after' as const),
-      failure: fc.constantFrom('InternalServiceError' as const, 'ThrottlingException' as const, 'NetworkError' as const),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('crash' as const), target: fc.constantFrom('stytch' as const, 'secretsmanager' as const), skip: fc.nat(6) }) },
-];
-
-const concurrentAction: fc.WeightedArbitrary<Action> = { weight: 4, arbitrary: fc.record({ t: fc.constant('concurrent' as const), step }) };
-
-const OUTSIDE: OutsideAction[] = [
-  'dashboardCancel',
-  'dashboardStart',
-  'dashboardRotate',
-  'removePending',
-  'putCurrentCopy',
-  'putCurrentAccepted',
-  'putCurrentRejected',
-  'projectSecretRotated',
-  'projectSecretStored',
-  'coldStart',
-];
-const outsideAction: fc.WeightedArbitrary<Action> = {
-  weight: 4,
-  arbitrary: fc.record({ t: fc.constant('outside' as const), what: fc.constantFrom(...OUTSIDE) }),
-};
+const functionActions = [...rotationActions, stytchFault, secretsManagerFault, crash];
+const outsideAction = outsideActions();
 
 const options: fc.Arbitrary<ScenarioOptions> = fc.record({
   kind: fc.constantFrom('connected_app' as const, 'connected_app' as const, 'connected_app' as const, 'm2m' as const),

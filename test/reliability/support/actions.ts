@@ -1,0 +1,69 @@
+/**
+ * The random actions the property and mutation suites draw from (fast-check
+ * arbitraries over scenario.ts's Action), defined once so both suites explore
+ * the same space.
+ */
+import fc from 'fast-check';
+import { STEPS } from '../../helpers/world.js';
+import type { Action, OutsideAction } from './scenario.js';
+
+type Weighted = fc.WeightedArbitrary<Action>;
+
+const step = fc.constantFrom(...STEPS);
+
+/** Driving the rotation: mostly its next step, so rotations get far and outside actions land between any two steps. */
+export const rotationActions: Weighted[] = [
+  { weight: 8, arbitrary: fc.constant({ t: 'next' as const }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('step' as const), step, of: fc.constantFrom('latest' as const, 'latest' as const, 'latest' as const, 'previous' as const) }) },
+  { weight: 3, arbitrary: fc.constant({ t: 'attempt' as const }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'begin' as const }) },
+];
+
+export const stytchFault: Weighted = {
+  weight: 2,
+  arbitrary: fc.record({
+    t: fc.constant('fault' as const),
+    target: fc.constant('stytch' as const),
+    skip: fc.nat(4),
+    // Up to more than the client's own attempts (STYTCH_MAX_ATTEMPTS), so some failures reach the function.
+    times: fc.integer({ min: 1, max: 8 }),
+    when: fc.constantFrom('before' as const, 'after' as const),
+    failure: fc.constantFrom(503 as const, 429 as const, 'drop' as const),
+  }),
+};
+
+export const secretsManagerFault: Weighted = {
+  weight: 2,
+  arbitrary: fc.record({
+    t: fc.constant('fault' as const),
+    target: fc.constant('secretsmanager' as const),
+    skip: fc.nat(4),
+    times: fc.integer({ min: 1, max: 2 }),
+    when: fc.constantFrom('before' as const, 'after' as const),
+    failure: fc.constantFrom('InternalServiceError' as const, 'ThrottlingException' as const, 'NetworkError' as const),
+  }),
+};
+
+export const crash: Weighted = {
+  weight: 1,
+  arbitrary: fc.record({ t: fc.constant('crash' as const), target: fc.constantFrom('stytch' as const, 'secretsmanager' as const), skip: fc.nat(6) }),
+};
+
+export const concurrentAction: Weighted = { weight: 4, arbitrary: fc.record({ t: fc.constant('concurrent' as const), step }) };
+
+export const ALL_OUTSIDE: OutsideAction[] = [
+  'dashboardCancel',
+  'dashboardStart',
+  'dashboardRotate',
+  'removePending',
+  'putCurrentCopy',
+  'putCurrentAccepted',
+  'putCurrentRejected',
+  'projectSecretRotated',
+  'projectSecretStored',
+  'coldStart',
+];
+
+export function outsideActions(whats: OutsideAction[] = ALL_OUTSIDE): Weighted {
+  return { weight: 4, arbitrary: fc.record({ t: fc.constant('outside' as const), what: fc.constantFrom(...whats) }) };
+}
