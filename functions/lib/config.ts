@@ -12,6 +12,10 @@ export interface FunctionConfig {
   requestTimeoutMs: number;
   /** Attempts per Stytch request, the first included. */
   maxAttempts: number;
+  /** DynamoDB table of leases, bindings and due retirements (DESIGN.md §4a); required by the function. */
+  stateTableName: string | undefined;
+  /** How long the previous secret keeps working after AWSCURRENT moves (0: retired at the end of finishSecret). */
+  graceSeconds: number;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -24,6 +28,19 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return value;
 }
 
+function nonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value > max) {
+    throw new InvalidInputError(`Environment variable ${name} must be a whole number of seconds from 0 to ${max}; unset it to use ${fallback}.`);
+  }
+  return value;
+}
+
+/** A week: a longer overlap would keep a retired credential alive for longer than any cache needs. */
+const MAX_GRACE_SECONDS = 7 * 86_400;
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
   return {
     credentialsSecretId: env.STYTCH_CREDENTIALS_SECRET_ID || undefined,
@@ -31,7 +48,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     credentialsTtlMs: positiveInt(env, 'STYTCH_CREDENTIALS_TTL_SECONDS', 300) * 1000,
     requestTimeoutMs: positiveInt(env, 'STYTCH_REQUEST_TIMEOUT_MS', 10_000),
     maxAttempts: positiveInt(env, 'STYTCH_MAX_ATTEMPTS', 6),
+    stateTableName: env.ROTATION_STATE_TABLE || undefined,
+    graceSeconds: nonNegativeInt(env, 'PREVIOUS_SECRET_GRACE_SECONDS', 3600, MAX_GRACE_SECONDS),
   };
+}
+
+/** The function refuses every event without its state table (DESIGN.md §2). */
+export function requireStateTable(config: FunctionConfig): string {
+  if (config.stateTableName === undefined) {
+    throw new InvalidInputError(
+      'ROTATION_STATE_TABLE is not set: the function needs its DynamoDB state table (partition key pk, TTL attribute expires_at) for leases, bindings and retirements. ' +
+        'Deploy it with serverless.yml, or set ROTATION_STATE_TABLE to the name of such a table.',
+    );
+  }
+  return config.stateTableName;
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);

@@ -37,6 +37,21 @@ export type RotationMetric =
   | 'HalfDoneCompleted'
   | 'DeadPendingCleared'
   | 'DriftDetected'
-  | 'StytchRetry';
+  | 'StytchRetry'
+  // The state table (DESIGN.md §4a): leases (VI) and bindings (VII).
+  | 'LeaseContended'
+  | 'LeaseExpired'
+  | 'LeaseLost'
+  | 'BindingCreated'
+  | 'BindingRefused'
+  // The overlap window and the retirement sweep (III).
+  | 'PreviousRetiredEarly'
+  | 'PreviousSecretRetired'
+  | 'RetirementRecordedLate'
+  | 'RetirementCleared'
+  | 'RetirementDeferred'
+  | 'RetirementFailed'
+  | 'SweepSucceeded'
+  | 'SweepFailed';
 
 export type RotationMetrics = { count: (name: RotationMetric) => void };

@@ -36,6 +36,20 @@ export const rotationEventSchema = z.object({
 });
 export type RotationEvent = z.infer<typeof rotationEventSchema>;
 
+/** The retirement sweep's trigger: a standard EventBridge scheduled event (DESIGN.md §2). */
+export const scheduledEventSchema = z.looseObject({
+  source: z.literal('aws.events', { error: 'source must be "aws.events"' }),
+  'detail-type': z.literal('Scheduled Event', {
+    error: 'detail-type must be "Scheduled Event": the function runs its retirement sweep only for an EventBridge schedule',
+  }),
+});
+export type ScheduledEvent = z.infer<typeof scheduledEventSchema>;
+
+/** An event from EventBridge rather than a rotation step from Secrets Manager. */
+export function isScheduledEvent(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && (event as { source?: unknown }).source === 'aws.events';
+}
+
 export const CLIENT_KINDS = ['connected_app', 'm2m'] as const;
 export type ClientKind = (typeof CLIENT_KINDS)[number];
 

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -5,15 +7,18 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { loadConfig, type FunctionConfig } from '../lib/config.js';
+import { loadConfig, requireStateTable, type FunctionConfig } from '../lib/config.js';
 import { isTransient } from '../lib/errors.js';
 import { createLogger, createMetrics, type RotationLogger, type RotationMetric } from '../lib/observability.js';
-import { parseWith, rotationEventSchema, type RotatedSecret } from '../lib/schemas.js';
+import { isScheduledEvent, parseWith, rotationEventSchema, scheduledEventSchema } from '../lib/schemas.js';
 import { SecretStore, type SecretsManagerSend } from '../lib/secrets/store.js';
+import { LEASE_MARGIN_MS, type LeaseClock } from '../lib/state/lease.js';
+import { StateTable, type DynamoDBSend } from '../lib/state/table.js';
 import { CredentialsCache } from '../lib/stytch/credentials.js';
 import { StytchHttp, type FetchFn } from '../lib/stytch/http.js';
 import { clientKindOf, providerFor } from '../lib/stytch/index.js';
-import { runStep, summary, type RotationDeps } from './rotation.js';
+import { runStep, summary, type LeaseSettings, type StytchTarget } from './rotation.js';
+import { runSweep } from './sweep.js';
 
 /**
  * The Lambda entry: validate the event, add log keys, run one step, count the
@@ -23,17 +28,27 @@ import { runStep, summary, type RotationDeps } from './rotation.js';
  */
 export interface HandlerOptions {
   secretsManager?: SecretsManagerSend;
+  /** The state table's DynamoDB client (default: the SDK's, with standard endpoint resolution). */
+  dynamoDB?: DynamoDBSend;
   fetch?: FetchFn;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
   metrics?: Metrics;
   /** Backoff sleep between Stytch retries (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
+  /** The clock of leases and overlap windows, and the wait for a held lease (tests move time on). */
+  clock?: Partial<LeaseClock>;
 }
 
 /** Time kept back from Stytch calls so the Secrets Manager work after them can finish. */
 const RESERVE_MS = 3_000;
 const DEFAULT_REMAINING_MS = 60_000;
+/** How long a step waits for a lease another invocation holds before it fails as transient (VI). */
+const LEASE_WAIT_MS = 10_000;
+/** Retirements the sweep runs at once: two Stytch calls each, well under Stytch's rate limit. */
+const SWEEP_CONCURRENCY = 8;
+/** The sweep starts no retirement in its last stretch, so the ones under way can finish. */
+const SWEEP_TAIL_MS = 10_000;
 
 export function createHandler(options: HandlerOptions = {}) {
   const env = options.env ?? process.env;
@@ -42,6 +57,12 @@ export function createHandler(options: HandlerOptions = {}) {
   const store = new SecretStore(options.secretsManager ?? new SecretsManagerClient({ maxAttempts: 3 }));
   let config: FunctionConfig | undefined;
   let credentials: CredentialsCache | undefined;
+  let state: StateTable | undefined;
+  const clock: LeaseClock = {
+    now: options.clock?.now ?? Date.now,
+    sleep: options.clock?.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    random: options.clock?.random ?? Math.random,
+  };
 
   const log: RotationLogger = {
     debug: (message, extra) => logger.debug(message, extra ?? {}),
@@ -52,49 +73,78 @@ export function createHandler(options: HandlerOptions = {}) {
   const count = (name: RotationMetric) => metrics.addMetric(name, MetricUnit.Count, 1);
 
   async function rotationHandler(event: unknown, context: Context): Promise<void> {
+    const sweep = isScheduledEvent(event);
     try {
       // Never log the event: it may carry a RotationToken (V).
-      const parsed = parseWith(
-        rotationEventSchema,
-        event,
-        'The rotation event',
-        'Secrets Manager sends {"Step", "SecretId", "ClientRequestToken"}; start rotations with aws secretsmanager rotate-secret rather than invoking this function directly.',
-      );
-      logger.appendKeys({ step: parsed.Step, secretId: parsed.SecretId, clientRequestToken: parsed.ClientRequestToken });
-      metrics.addDimension('Step', parsed.Step);
+      const step = sweep
+        ? (parseWith(scheduledEventSchema, event, 'The scheduled event', 'The retirement sweep is started by the EventBridge schedule the deployment creates.'), undefined)
+        : parseWith(
+            rotationEventSchema,
+            event,
+            'The rotation event',
+            'Secrets Manager sends {"Step", "SecretId", "ClientRequestToken"}; start rotations with aws secretsmanager rotate-secret rather than invoking this function directly.',
+          );
+      if (step) logger.appendKeys({ step: step.Step, secretId: step.SecretId, clientRequestToken: step.ClientRequestToken });
+      else logger.appendKeys({ step: 'retirementSweep' });
+      metrics.addDimension('Step', step ? step.Step : 'retirementSweep');
 
       config ??= loadConfig(env);
       const cfg = config;
+      state ??= new StateTable(options.dynamoDB ?? new DynamoDBClient({ maxAttempts: 3 }), requireStateTable(cfg));
       credentials ??= new CredentialsCache((id) => store.getCurrent(id), { ttlMs: cfg.credentialsTtlMs, envBaseUrl: cfg.apiBaseUrl });
       const creds = credentials;
+      const credentialsOf = (secret: StytchTarget) => creds.source(secret.stytch_credentials_secret_id ?? cfg.credentialsSecretId);
 
       const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
-      const deadline = Math.floor(Date.now() + remaining - Math.min(RESERVE_MS, remaining / 5));
-      const deps: RotationDeps = {
+      const started = Date.now();
+      const deadline = Math.floor(started + remaining - Math.min(RESERVE_MS, remaining / 5));
+      const lease: LeaseSettings = {
+        holder: `${context?.awsRequestId ?? 'local'}/${randomUUID()}`,
+        // VI: the lease outlives this invocation's end by a margin for a request still in flight.
+        until: clock.now() + remaining + LEASE_MARGIN_MS,
+        waitUntil: clock.now() + Math.min(LEASE_WAIT_MS, remaining / 4),
+        clock,
+      };
+      const deps = {
         store,
+        state,
+        lease,
         logger: log,
         metrics: { count },
-        stytch: (secret: RotatedSecret) => {
-          const kind = clientKindOf(secret);
-          const http = new StytchHttp(creds.source(secret.stytch_credentials_secret_id ?? cfg.credentialsSecretId), {
-            fetch: options.fetch ?? globalThis.fetch,
-            deadline,
-            requestTimeoutMs: cfg.requestTimeoutMs,
-            maxAttempts: cfg.maxAttempts,
-            sleep: options.sleep,
-            logger: log,
-            onRetry: () => count('StytchRetry'),
-          });
-          return providerFor(kind, http);
-        },
+        graceSeconds: cfg.graceSeconds,
+        projectOf: async (secret: StytchTarget) => (await credentialsOf(secret).get()).projectId,
+        stytch: (secret: StytchTarget) =>
+          providerFor(
+            clientKindOf(secret),
+            new StytchHttp(credentialsOf(secret), {
+              fetch: options.fetch ?? globalThis.fetch,
+              deadline,
+              requestTimeoutMs: cfg.requestTimeoutMs,
+              maxAttempts: cfg.maxAttempts,
+              sleep: options.sleep,
+              logger: log,
+              onRetry: () => count('StytchRetry'),
+            }),
+          ),
       };
 
-      const outcome = await runStep(parsed, deps);
+      if (!step) {
+        try {
+          const result = await runSweep({ ...deps, stopBy: deadline - Math.min(SWEEP_TAIL_MS, remaining / 4), concurrency: SWEEP_CONCURRENCY });
+          count('SweepSucceeded');
+          logger.info('Sweep succeeded', { result });
+        } catch (error) {
+          count('SweepFailed');
+          throw error;
+        }
+        return;
+      }
+      const outcome = await runStep(step, deps);
       count('StepSucceeded');
       logger.info('Step succeeded', { outcome });
     } catch (error) {
-      count('StepFailed');
-      logger.error('Step failed', { error: summary(error), transient: isTransient(error) });
+      if (!sweep) count('StepFailed');
+      logger.error(sweep ? 'Sweep failed' : 'Step failed', { error: summary(error), transient: isTransient(error) });
       throw error;
     }
   }

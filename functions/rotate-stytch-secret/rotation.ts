@@ -2,23 +2,45 @@ import { InvalidInputError, isTransient, RotationError, TransientError, Verifica
 import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
 import { parseSecretJson, rotatedSecretSchema, type RotatedSecret, type RotationEvent } from '../lib/schemas.js';
 import { AWSCURRENT, AWSPENDING, type SecretStore } from '../lib/secrets/store.js';
+import { takeLease, type HeldLease, type LeaseClock, type LeaseEvent } from '../lib/state/lease.js';
+import type { Binding, Retirement, StateTable } from '../lib/state/table.js';
 import { labelOf, type ClientProvider, type ClientState } from '../lib/stytch/index.js';
 
 /**
  * The four rotation steps and the failure policy, in the order they happen
  * (DESIGN.md §4). Roman numerals name the invariants of DESIGN.md §3:
  * I never an outage, II never a lost secret, III the old secret is retired,
- * IV idempotent and resumable, V no secret leaves the vault.
+ * IV idempotent and resumable, V no secret leaves the vault, VI one mutator
+ * per Stytch client, VII a rotation acts only on its bound client.
  *
  * Stytch's state is read through last fours: S4 = client_secret_last_four,
  * N4 = next_client_secret_last_four, compared with the secrets Secrets
  * Manager holds.
  */
 
+/** What a rotated secret's value says about where it lives at Stytch. */
+export type StytchTarget = Pick<RotatedSecret, 'client_id' | 'client_kind' | 'stytch_credentials_secret_id'>;
+
+export interface LeaseSettings {
+  /** Unique per invocation: whose lease it is. */
+  holder: string;
+  /** Epoch ms the lease lasts to: the invocation's deadline plus a margin for a request in flight (VI). */
+  until: number;
+  /** Epoch ms after which a held lease is not waited for any more. */
+  waitUntil: number;
+  clock: LeaseClock;
+}
+
 export interface RotationDeps {
   store: SecretStore;
   /** The Stytch client kind for the rotated secret, with its credentials; no call is made until a verb is used. */
-  stytch: (secret: RotatedSecret) => ClientProvider;
+  stytch: (secret: StytchTarget) => ClientProvider;
+  /** The Stytch project of the credentials a secret uses (reads the credentials secret, cached): part of the binding (VII). */
+  projectOf: (secret: StytchTarget) => Promise<string>;
+  state: StateTable;
+  lease: LeaseSettings;
+  /** PREVIOUS_SECRET_GRACE_SECONDS: the overlap window (0: retire in finishSecret). */
+  graceSeconds: number;
   logger: RotationLogger;
   metrics: RotationMetrics;
 }
@@ -29,6 +51,7 @@ export type StepOutcome =
   | 'verified'
   | 'configuration-ok'
   | 'rotated'
+  | 'rotated-overlap'
   | 'already-current'
   | 'completed-half-done';
 
@@ -41,10 +64,17 @@ interface Rotation {
   cur: RotatedSecret;
   /** The token version's value; undefined until createSecret stores it (or in a configuration test). */
   pend: RotatedSecret | undefined;
+  alreadyCurrent: boolean;
+  /** The version labelled AWSPREVIOUS, if any. */
+  previousVersionId: string | undefined;
   clientId: string;
   stytch: ClientProvider;
   client: string;
   deps: RotationDeps;
+  /** The lease on the client, held for the whole step (VI). */
+  lease?: HeldLease;
+  /** What the lease's release writes: a due retirement (III), null to clear it, undefined to leave it. */
+  retirement?: Retirement | null;
 }
 
 const last4 = (secret: RotatedSecret) => secret.client_secret.slice(-4);
@@ -56,10 +86,73 @@ const accepts = (state: ClientState, secret: RotatedSecret) =>
 const stateFields = (state: ClientState) => ({ stytchSecretLast4: state.secretLast4, stytchNextSecretLast4: state.nextSecretLast4 });
 
 export async function runStep(event: RotationEvent, deps: RotationDeps): Promise<StepOutcome> {
-  const { store, logger } = deps;
-  const token = event.ClientRequestToken;
+  const r = await readRotation(event, deps);
+  if (r.alreadyCurrent && event.Step !== 'finishSecret') {
+    deps.logger.info('The version is already AWSCURRENT: nothing to do');
+    return 'already-current';
+  }
+  const binding = await bindingOf(r);
 
-  // The preamble of AWS's rotation template: bad input is rejected here, before any Stytch call.
+  if (event.Step === 'testSecret' && !r.pend) {
+    // Secrets Manager's configuration test changes nothing: it checks a binding, never creates one (VII), and takes no lease.
+    await refuseMismatch(r, () => deps.state.checkBinding(binding));
+    return configurationTest(r);
+  }
+
+  // VI: every decision below is taken, and carried out, under the client's lease.
+  r.lease = await refuseMismatch(r, () =>
+    takeLease(
+      deps.state,
+      {
+        binding,
+        bind: true,
+        holder: deps.lease.holder,
+        what: `${event.Step} of version ${r.token}`,
+        until: deps.lease.until,
+        retirement: event.Step === 'finishSecret' && !r.alreadyCurrent ? retirementIntent(r) : undefined,
+      },
+      { waitUntil: deps.lease.waitUntil, clock: deps.lease.clock, onEvent: (e) => leaseEvent(r, e) },
+    ),
+  );
+  let outcome: StepOutcome;
+  try {
+    outcome = await runUnderLease(r);
+  } catch (error) {
+    // finishSecret's retirement intent is void unless AWSCURRENT moved; a createSecret that failed leaves the record alone.
+    await giveBack(r, r.retirement !== undefined ? r.retirement : event.Step === 'finishSecret' && !r.alreadyCurrent ? null : undefined);
+    throw error;
+  }
+  await giveBack(r, r.retirement);
+  return outcome;
+}
+
+async function runUnderLease(r: Rotation): Promise<StepOutcome> {
+  switch (r.event.Step) {
+    case 'createSecret': {
+      // Its decisions (orphan, half-done, overlap) depend on AWSCURRENT: read it again under the lease.
+      const fresh = await readRotation(r.event, r.deps);
+      if (fresh.cur.client_id !== r.cur.client_id || fresh.cur.stytch_credentials_secret_id !== r.cur.stytch_credentials_secret_id) {
+        throw new TransientError(
+          `AWSCURRENT of ${r.name} changed to another version while this step waited for its lease; Secrets Manager's reattempt starts from the new value.`,
+        );
+      }
+      Object.assign(r, { ...fresh, lease: r.lease, stytch: r.stytch, deps: r.deps });
+      if (r.alreadyCurrent) return 'already-current';
+      return createSecret(r);
+    }
+    case 'setSecret':
+      return setSecret(r);
+    case 'testSecret':
+      return testSecret(r);
+    case 'finishSecret':
+      return r.alreadyCurrent ? completeAfterLabel(r) : finishSecret(r);
+  }
+}
+
+/** The preamble of AWS's rotation template: bad input is rejected here, before any Stytch call or table write. */
+async function readRotation(event: RotationEvent, deps: RotationDeps): Promise<Rotation> {
+  const { store } = deps;
+  const token = event.ClientRequestToken;
   const secret = await store.describe(event.SecretId);
   const { arn, name } = secret;
   if (secret.deleted) {
@@ -87,16 +180,12 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
       `Version ${token} of secret ${name} is not labelled AWSPENDING (its labels: ${stages.join(', ') || 'none'}), so no rotation is under way to it; start one with aws secretsmanager rotate-secret --secret-id ${name}.`,
     );
   }
-  if (alreadyCurrent && event.Step !== 'finishSecret') {
-    logger.info('The version is already AWSCURRENT: nothing to do', { versionStages: stages });
-    return 'already-current';
-  }
 
   const fix = `It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.`;
   const cur = parseSecretJson(rotatedSecretSchema, await store.getVersion(arn, secret.currentVersionId), `The AWSCURRENT value of secret ${name}`, fix);
   const pend = alreadyCurrent ? undefined : parsePending(await store.getVersion(arn, token), cur, name, token);
   const stytch = deps.stytch(cur);
-  const rotation: Rotation = {
+  return {
     event,
     token,
     arn,
@@ -104,21 +193,65 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
     currentVersionId: secret.currentVersionId,
     cur,
     pend,
+    alreadyCurrent,
+    previousVersionId: Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0],
     clientId: cur.client_id,
     stytch,
     client: `${labelOf(stytch.kind)} ${cur.client_id}`,
     deps,
   };
+}
 
-  switch (event.Step) {
-    case 'createSecret':
-      return createSecret(rotation);
-    case 'setSecret':
-      return setSecret(rotation);
-    case 'testSecret':
-      return testSecret(rotation);
-    case 'finishSecret':
-      return alreadyCurrent ? completeAfterLabel(rotation) : finishSecret(rotation);
+/** The (secret, project, client, credentials) this rotation would act on: checked against the state table's binding (VII). */
+async function bindingOf(r: Rotation): Promise<Binding> {
+  return {
+    secretArn: r.arn,
+    projectId: await r.deps.projectOf(r.cur),
+    clientId: r.clientId,
+    credentialsSecretId: r.cur.stytch_credentials_secret_id,
+  };
+}
+
+/** VII: a value that names another client is refused loudly: it may be a takeover attempt by someone who can write the secret. */
+async function refuseMismatch<T>(r: Rotation, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof Error && error.name === 'BindingError') {
+      r.deps.metrics.count('BindingRefused');
+      r.deps.logger.error('Refused: the value names a client other than the one this secret is bound to', { error: summary(error) });
+    }
+    throw error;
+  }
+}
+
+function leaseEvent(r: Rotation, event: LeaseEvent): void {
+  const { logger, metrics } = r.deps;
+  switch (event.kind) {
+    case 'waiting':
+      metrics.count('LeaseContended');
+      logger.info('Another invocation holds the lease on this client: waiting', { leaseHolderWork: event.lease.what, leaseUntil: new Date(event.lease.until).toISOString() });
+      return;
+    case 'took-over-expired':
+      metrics.count('LeaseExpired');
+      logger.warn('Took over an expired lease: its holder ended without giving it back', { leaseHolderWork: event.lease.what });
+      return;
+    case 'bound':
+      metrics.count('BindingCreated');
+      logger.info('Bound this secret to its Stytch client (first rotation)');
+      return;
+  }
+}
+
+/** Gives the lease back; a failure to do so is logged, never fatal: the lease expires on its own. */
+async function giveBack(r: Rotation, retirement: Retirement | null | undefined): Promise<void> {
+  try {
+    if (!(await r.lease!.release(retirement))) {
+      r.deps.metrics.count('LeaseLost');
+      r.deps.logger.error('The lease had expired and been taken over before this step gave it back: the step outlived its deadline plus margin');
+    }
+  } catch (error) {
+    r.deps.logger.error('Could not give the lease back; it expires on its own', { error: summary(error) });
   }
 }
 
@@ -132,6 +265,7 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
       // IV: a retried or resumed createSecret never mints a second secret.
       deps.logger.info('The pending secret is stored and Stytch holds it: resuming', stateFields(state));
       deps.metrics.count('RotationResumed');
+      r.retirement = null; // Stytch holds one next secret: the previous rotation's retirement is over.
       return 'resumed';
     }
     // The rotation was cancelled behind this version's back; the value under
@@ -150,9 +284,12 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     // IV: a concurrent invocation of this step stored its secret under this token first.
     deps.logger.info('Another invocation of this step stored the pending secret and Stytch holds it: resuming');
     deps.metrics.count('RotationResumed');
+    r.retirement = null;
     return 'resumed';
   }
   const { state, nextSecret } = started;
+  // III: a rotation under way at Stytch means the previous one's retirement is done (Stytch holds one next secret).
+  r.retirement = null;
   if (!state.confidential) {
     await cancelQuietly(r, 'public client');
     throw new InvalidInputError(publicClientMessage(r, state));
@@ -179,6 +316,7 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     }
     if (landed) {
       deps.logger.warn('PutSecretValue failed but the value landed: going on', { error: summary(putError) });
+      r.retirement = null;
       deps.metrics.count('RotationStarted');
       return 'created';
     }
@@ -211,11 +349,24 @@ async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSec
   const stored = parsePending(await deps.store.getVersion(r.arn, r.token, { fresh: true }), r.cur, r.name, r.token);
   if (stored && state.nextSecretLast4 === last4(stored)) return 'stored-by-another';
   if (state.nextSecretLast4 !== null && state.nextSecretLast4 === last4(r.cur)) {
-    // A previous rotation moved AWSCURRENT but Stytch never completed it.
-    // I: never cancel a next secret that is AWSCURRENT; complete it instead.
-    deps.logger.warn('A previous rotation was not completed at Stytch: completing it before starting this one', stateFields(state));
+    // AWSCURRENT is Stytch's next secret: the previous rotation's overlap window, or a rotate that was lost.
+    // I: never cancel a next secret that is AWSCURRENT; complete it instead. Stytch holds one next secret
+    // only, so this retires the previous secret now (III: "or when the next rotation starts").
+    const due = r.lease?.previous?.retirement;
+    if (due && due.dueAt > deps.lease.clock.now()) {
+      deps.logger.warn('A new rotation starts inside the previous one\'s overlap window: retiring the previous secret early', {
+        ...stateFields(state),
+        previousSecretAcceptedUntil: new Date(due.dueAt).toISOString(),
+      });
+      deps.metrics.count('PreviousRetiredEarly');
+    } else if (due) {
+      deps.logger.info('Retiring the previous secret, whose overlap window is over, before starting this rotation', stateFields(state));
+      deps.metrics.count('PreviousSecretRetired');
+    } else {
+      deps.logger.warn('A previous rotation was not completed at Stytch: completing it before starting this one', stateFields(state));
+      deps.metrics.count('HalfDoneCompleted');
+    }
     await tolerateNotRotating(stytch, () => stytch.rotate(r.clientId));
-    deps.metrics.count('HalfDoneCompleted');
   } else if (state.nextSecretLast4 !== null) {
     // II: an orphan (a lost rotate/start answer, a crash before the put, or a
     // rotation started by hand). Nobody holds it, so nobody can be using it.
@@ -288,6 +439,19 @@ async function finishSecret(r: Rotation): Promise<StepOutcome> {
 
   // From here on AWSCURRENT is the pending secret: never cancel (I). A
   // failure is repaired by the reattempt or the next createSecret.
+  if (state.nextSecretLast4 === last4(pend) && deps.graceSeconds > 0) {
+    // I: the previous secret keeps working through the overlap window, so apps that cache it never
+    // fail; III: the sweep retires it once the window has ended. The record goes with the lease.
+    r.retirement = retirementOf(r, pend, state, deps.lease.clock.now());
+    deps.metrics.count('RotationCompleted');
+    deps.logger.info('Rotation complete: AWSCURRENT moved; the previous secret keeps working until the overlap window ends', {
+      pendingLast4: last4(pend),
+      previousSecretLast4: r.retirement.previousLast4,
+      previousSecretAcceptedUntil: new Date(r.retirement.dueAt).toISOString(),
+    });
+    return 'rotated-overlap';
+  }
+  r.retirement = null;
   if (state.nextSecretLast4 === last4(pend)) {
     try {
       await stytch.rotate(r.clientId);
@@ -314,6 +478,18 @@ async function finishSecret(r: Rotation): Promise<StepOutcome> {
  */
 async function completeAfterLabel(r: Rotation): Promise<StepOutcome> {
   const state = await r.stytch.get(r.clientId);
+  if (state.nextSecretLast4 === last4(r.cur) && r.deps.graceSeconds > 0) {
+    // Inside the overlap window: make sure its end is recorded (III), never retire early here.
+    if (r.lease?.previous?.retirement?.versionId !== r.token) {
+      r.retirement = retirementOf(r, r.cur, state, r.deps.lease.clock.now());
+      r.deps.metrics.count('RetirementRecordedLate');
+      r.deps.logger.warn('The retirement of the previous secret had not been recorded (the step that moved AWSCURRENT ended early): recorded now, its window counted from now', {
+        previousSecretAcceptedUntil: new Date(r.retirement.dueAt).toISOString(),
+      });
+    }
+    r.deps.logger.info('The version is already AWSCURRENT; the previous secret is retired when its overlap window ends');
+    return 'already-current';
+  }
   if (state.nextSecretLast4 === last4(r.cur)) {
     await tolerateNotRotating(r.stytch, () => r.stytch.rotate(r.clientId));
     r.deps.metrics.count('HalfDoneCompleted');
@@ -435,6 +611,10 @@ function parsePending(text: string | undefined, cur: RotatedSecret, name: string
       `The pending version ${token} names client ${pend.client_id} but AWSCURRENT names ${cur.client_id}; a rotation never changes the client. ${removeIt}`,
     );
   }
+  if (pend.client_secret === cur.client_secret) {
+    // Never report a rotation that issued nothing: a copy of AWSCURRENT was put as AWSPENDING outside this function.
+    throw new InvalidInputError(`The pending version ${token} holds the same client_secret as AWSCURRENT, so it is not a new secret. ${removeIt}`);
+  }
   return pend;
 }
 
@@ -447,6 +627,35 @@ async function removePending(r: Rotation): Promise<void> {
     if (now && !now.versions[r.token]?.includes(AWSPENDING)) return;
     throw error;
   }
+}
+
+/**
+ * Written with finishSecret's lease, before AWSCURRENT moves, so that a crash
+ * after the move still leaves the retirement recorded (III). Its due time is
+ * past the lease's end: the move happens before that, so the window is never
+ * cut short. The step's release then writes the exact time, or clears it if
+ * the label did not move.
+ */
+function retirementIntent(r: Rotation): Retirement | undefined {
+  if (r.deps.graceSeconds === 0 || !r.pend) return undefined;
+  return {
+    dueAt: r.deps.lease.until + r.deps.graceSeconds * 1000,
+    versionId: r.token,
+    last4: last4(r.pend),
+    previousVersionId: r.currentVersionId,
+    previousLast4: last4(r.cur),
+  };
+}
+
+/** The retirement of Stytch's current secret once AWSCURRENT (`now` on `secret`) has moved. */
+function retirementOf(r: Rotation, secret: RotatedSecret, state: ClientState, now: number): Retirement {
+  return {
+    dueAt: now + r.deps.graceSeconds * 1000,
+    versionId: r.token,
+    last4: last4(secret),
+    previousVersionId: r.alreadyCurrent ? (r.previousVersionId ?? '') : r.currentVersionId,
+    previousLast4: state.secretLast4 ?? '',
+  };
 }
 
 function requirePending(r: Rotation): RotatedSecret {

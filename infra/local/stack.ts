@@ -1,23 +1,49 @@
 /**
- * The local stack: the Stytch and Secrets Manager emulators on loopback, and
- * the BUILT rotation function (dist/rotate-stytch-secret/index.mjs) registered
- * as the rotation Lambda, reaching Secrets Manager through its own bundled AWS
- * SDK via AWS_ENDPOINT_URL_SECRETS_MANAGER, exactly as it would in AWS.
+ * The local stack: the Stytch and Secrets Manager emulators and DynamoDB
+ * (dynalite) on loopback, and the BUILT rotation function
+ * (dist/rotate-stytch-secret/index.mjs) registered as the rotation Lambda,
+ * reaching Secrets Manager and its state table through its own bundled AWS SDK
+ * via AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL_DYNAMODB, exactly
+ * as it would in AWS. One port answers Secrets Manager, DynamoDB and Lambda's
+ * Invoke (the function by name), so one --endpoint-url serves the AWS CLI.
  * Depends on the built function, never the other way round.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LocalDynamoDB, STATE_TABLE_NAME } from './dynamodb.js';
 import { lambdaContext } from './lambda-context.js';
 import { SecretsManagerEmulator, type RotationEvent } from './secrets-manager/index.js';
 import { StytchEmulator } from './stytch/emulator.js';
 
-export const LOCAL_LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:stytch-secret-rotation-local';
+export const LOCAL_FUNCTION_NAME = 'stytch-secret-rotation-local';
+export const LOCAL_LAMBDA_ARN = `arn:aws:lambda:us-east-1:123456789012:function:${LOCAL_FUNCTION_NAME}`;
+export { STATE_TABLE_NAME };
 export const CREDENTIALS_SECRET_NAME = 'stytch/project-credentials';
 export const DEFAULT_BUNDLE = resolve('dist/rotate-stytch-secret/index.mjs');
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations(?:\?.*)?$/;
+
+const isSweep = (event: unknown) => typeof event === 'object' && event !== null && (event as { source?: unknown }).source === 'aws.events';
+
+/** A standard EventBridge scheduled event, as the sweep's schedule sends it. */
+export function scheduledEvent(time = new Date()): Record<string, unknown> {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: 'us-east-1',
+    resources: ['arn:aws:events:us-east-1:123456789012:rule/stytch-secret-rotation-local-sweep'],
+    detail: {},
+  };
+}
 
 /**
  * Process-wide, not per stack: ESM caches modules by URL, so a second stack in
@@ -38,6 +64,8 @@ export interface LocalStackOptions {
   env?: Record<string, string>;
   /** Lambda timeout the context counts down from. */
   timeoutMs?: number;
+  /** PREVIOUS_SECRET_GRACE_SECONDS of the function (default 0: the previous secret is retired in finishSecret). */
+  graceSeconds?: number;
 }
 
 export interface SeededSecret {
@@ -79,6 +107,8 @@ export class LocalStack {
   private constructor(
     readonly stytch: StytchEmulator,
     readonly sm: SecretsManagerEmulator,
+    /** The state table's DynamoDB (dynalite), answering on the Secrets Manager port too. */
+    readonly dynamo: LocalDynamoDB,
     readonly stytchUrl: string,
     readonly secretsManagerUrl: string,
     readonly project: { projectId: string; secret: string },
@@ -91,13 +121,21 @@ export class LocalStack {
     if (!existsSync(bundle)) throw new Error(`The built function is missing (${bundle}): run npm run build first.`);
     const stytch = new StytchEmulator();
     const sm = new SecretsManagerEmulator({ maxAttempts: options.maxAttempts ?? 3 });
+    const dynamo = new LocalDynamoDB();
+    await dynamo.createStateTable(STATE_TABLE_NAME);
+    let stack: LocalStack | undefined;
     const stytchServer = await stytch.listen({ port: options.stytchPort ?? 0 });
-    const smServer = await sm.listen({ port: options.secretsManagerPort ?? 0 }).catch(async (error: unknown) => {
+    const routes = [
+      { matches: (req: IncomingMessage) => LocalDynamoDB.isDynamoDBRequest(req), listener: dynamo.listener },
+      { matches: (req: IncomingMessage) => INVOKE_PATH.test(req.url ?? ''), listener: (req: IncomingMessage, res: ServerResponse) => void stack?.serveInvoke(req, res) },
+    ];
+    const smServer = await sm.listen({ port: options.secretsManagerPort ?? 0, routes }).catch(async (error: unknown) => {
       await stytchServer.close(); // a half-started stack must not keep the process alive
+      await dynamo.close();
       throw error;
     });
     const project = stytch.createProject();
-    const stack = new LocalStack(stytch, sm, stytchServer.url, smServer.url, project, [stytchServer.close, smServer.close], options);
+    stack = new LocalStack(stytch, sm, dynamo, stytchServer.url, smServer.url, project, [stytchServer.close, smServer.close, () => dynamo.close()], options);
 
     await sm.handle('CreateSecret', {
       Name: CREDENTIALS_SECRET_NAME,
@@ -108,6 +146,9 @@ export class LocalStack {
     // The function reads its configuration from the environment, as in Lambda.
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_SECRETS_MANAGER: smServer.url,
+      AWS_ENDPOINT_URL_DYNAMODB: smServer.url,
+      ROTATION_STATE_TABLE: STATE_TABLE_NAME,
+      PREVIOUS_SECRET_GRACE_SECONDS: String(options.graceSeconds ?? 0),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -131,10 +172,49 @@ export class LocalStack {
     this.handler = mod.handler;
   }
 
+  /** The retirement sweep, as the EventBridge schedule invokes it (DESIGN.md §2). */
+  async sweep(): Promise<void> {
+    await this.invoke(scheduledEvent());
+  }
+
+  /**
+   * Lambda's Invoke API for this function, so `aws lambda invoke` reaches it:
+   * `POST /2015-03-31/functions/<name or ARN>/invocations`. A failed
+   * invocation answers 200 with X-Amz-Function-Error, as Lambda does.
+   */
+  async serveInvoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'x-amzn-RequestId': randomUUID(), ...headers });
+      res.end(text);
+    };
+    const name = decodeURIComponent(INVOKE_PATH.exec(req.url ?? '')?.[1] ?? '');
+    if (req.method !== 'POST' || (name !== LOCAL_FUNCTION_NAME && name !== LOCAL_LAMBDA_ARN)) {
+      reply(404, { Type: 'User', message: `Function not found: ${name}. The local stack runs one function, ${LOCAL_FUNCTION_NAME}.` }, { 'x-amzn-ErrorType': 'ResourceNotFoundException' });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let event: unknown;
+    try {
+      event = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+    } catch {
+      reply(400, { Type: 'User', message: 'Could not parse request body into json' }, { 'x-amzn-ErrorType': 'InvalidRequestContentException' });
+      return;
+    }
+    try {
+      await this.invoke(event as Record<string, unknown>);
+      reply(200, null);
+    } catch (error) {
+      const e = error instanceof Error ? error : new Error(String(error));
+      reply(200, { errorType: e.name, errorMessage: e.message }, { 'X-Amz-Function-Error': 'Unhandled' });
+    }
+  }
+
   /** Invokes the function as Lambda would, capturing what it prints. */
   async invoke(event: RotationEvent | Record<string, unknown>): Promise<void> {
     const started = performance.now();
-    const step = String((event as { Step?: unknown }).Step);
+    const step = isSweep(event) ? 'retirementSweep' : String((event as { Step?: unknown }).Step);
     const restore = this.captureOutput();
     try {
       await this.handler!(event, lambdaContext({ functionArn: LOCAL_LAMBDA_ARN, timeoutMs: this.options.timeoutMs ?? 60_000 }));

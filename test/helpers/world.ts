@@ -32,17 +32,24 @@ import {
   SecretsManagerServiceException,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { mockClient, type AwsStub } from 'aws-sdk-client-mock';
 import type { MetadataBearer } from '@smithy/types';
 import type { Context } from 'aws-lambda';
 import { vi } from 'vitest';
 import { createHandler } from '../../functions/rotate-stytch-secret/handler.js';
+import { DynamoDBServiceError, LocalDynamoDB } from '../../infra/local/dynamodb.js';
+import { scheduledEvent } from '../../infra/local/stack.js';
 import { StytchEmulator } from '../../infra/local/stytch/emulator.js';
 import { SecretsManagerEmulator, SecretsManagerServiceError, type SecretSnapshot } from '../../infra/local/secrets-manager/index.js';
 
 export const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotate-stytch-secret';
 export const CREDENTIALS_SECRET = 'stytch/project-credentials';
+export const STATE_TABLE = 'rotation-state';
+export { scheduledEvent };
+/** How far the World's clock moves on when a lease may have been left behind: past any lease's end. */
+export const LEASE_SPAN_MS = 3 * 60_000;
 
 export type Step = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
 export const STEPS: Step[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
@@ -65,7 +72,7 @@ export interface WorldOptions {
   createHandler?: typeof createHandler;
 }
 
-export type Service = 'secretsmanager' | 'stytch';
+export type Service = 'secretsmanager' | 'stytch' | 'dynamodb';
 
 /** What a real SDK surfaces for Secrets Manager after its retries, or what fetch sees from Stytch. */
 export type SecretsManagerFailure = 'InternalServiceError' | 'ThrottlingException' | 'NetworkError';
@@ -97,6 +104,8 @@ export interface ExternalCall {
   readonly step: string | undefined;
   /** The fault the interceptor applied, if any. */
   fault?: CallFault;
+  /** A state-table write that gives a lease back. */
+  readonly leaseRelease?: boolean;
   /** What the caller received: for Stytch the HTTP status (0: no answer), else the error name. */
   result?: { ok: boolean; status?: number; error?: string };
 }
@@ -145,6 +154,19 @@ const SM_COMMANDS = [
   [UpdateSecretVersionStageCommand, 'UpdateSecretVersionStage'],
 ] as const;
 
+const DYNAMODB_COMMANDS = [
+  [GetItemCommand, 'GetItem'],
+  [PutItemCommand, 'PutItem'],
+  [UpdateItemCommand, 'UpdateItem'],
+  [DeleteItemCommand, 'DeleteItem'],
+  [ScanCommand, 'Scan'],
+] as const;
+
+/** A write that gives a lease back (the state table's release): if it fails, the lease may stay held until it expires. */
+const isLeaseRelease = (operation: string, input: unknown) =>
+  (operation === 'UpdateItem' || operation === 'DeleteItem') &&
+  String((input as { ConditionExpression?: unknown } | undefined)?.ConditionExpression ?? '').startsWith('lease_holder = :holder');
+
 const STYTCH_ROUTE = /^\/v1\/(connected_apps|m2m)\/clients\/[^/]+(\/secrets\/rotate(?:\/(start|cancel))?)?$/;
 
 /** The emulator's operation name for a Stytch URL (the same names as its `requests` log). */
@@ -169,6 +191,27 @@ function sdkError(failure: SecretsManagerFailure): Error {
     case 'NetworkError':
       return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata });
   }
+}
+
+/** The DynamoDB error a real SDK client throws once its retries are spent. */
+function dynamoError(failure: SecretsManagerFailure): Error {
+  const $metadata = { httpStatusCode: failure === 'InternalServiceError' ? 500 : failure === 'ThrottlingException' ? 400 : undefined, attempts: 3 };
+  switch (failure) {
+    case 'InternalServiceError':
+      return Object.assign(new DynamoDBServiceError('InternalServerError', 'Internal server error', 500), { $fault: 'server', $metadata });
+    case 'ThrottlingException':
+      return Object.assign(new DynamoDBServiceError('ThrottlingException', 'Rate of requests exceeds the allowed throughput.', 400), { $fault: 'client', $metadata });
+    case 'NetworkError':
+      return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata });
+  }
+}
+
+function dynamoWireFailure(failure: SecretsManagerFailure) {
+  if (failure === 'NetworkError') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+  const [status, type, message] =
+    failure === 'InternalServiceError' ? [500, 'InternalServerError', 'Internal server error'] : [400, 'ThrottlingException', 'Rate of requests exceeds the allowed throughput.'];
+  const body = JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message });
+  return { response: { statusCode: status, headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() }, body: Readable.from([Buffer.from(body)]) } };
 }
 
 function jsonBody(value: unknown): Readable {
@@ -224,6 +267,20 @@ const isSmFailure = (e: unknown): e is SecretsManagerFailure => e === 'InternalS
 export class World {
   readonly stytch = new StytchEmulator();
   readonly sm: SecretsManagerEmulator;
+  /** The state table's DynamoDB (dynalite, in process). */
+  readonly dynamo = new LocalDynamoDB();
+  /** The client the handler uses for the state table: the real SDK pipeline ('sdk' transport) or a bare `send`. */
+  readonly dynamoClient: DynamoDBClient;
+  /** Milliseconds the handler's clock is ahead of the real one: waiting for a lease and a Lambda's death move it on. */
+  clockOffset = 0;
+  /** The handler's clock for leases and overlap windows (real time plus clockOffset; a wait moves it on without waiting). */
+  readonly clock = {
+    now: () => Date.now() + this.clockOffset,
+    sleep: async (ms: number) => {
+      this.clockOffset += ms;
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  };
   /** The client the handler uses: mocked ('mock'), bare ('direct') or the real pipeline ('sdk'). */
   readonly smClient: SecretsManagerClient;
   readonly project: { projectId: string; secret: string };
@@ -283,6 +340,23 @@ export class World {
         );
       }
     }
+    if (options.smTransport === 'sdk') {
+      this.dynamoClient = new DynamoDBClient({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+        maxAttempts: 3,
+        retryStrategy: new ConfiguredRetryStrategy(3, () => 0),
+        requestHandler: { handle: (request: { headers: Record<string, string>; body?: unknown }) => this.dynamoWire(request) },
+      });
+    } else {
+      const names = new Map<unknown, string>(DYNAMODB_COMMANDS.map(([command, name]) => [command, name]));
+      const send = (command: { constructor: unknown; input: unknown }) => {
+        const name = names.get(command.constructor);
+        if (!name) return Promise.reject(new Error(`Test bug: the World does not route ${String(command.constructor)}`));
+        return this.external('dynamodb', name, (fault) => this.dynamoCall(name, command.input, fault), command.input);
+      };
+      this.dynamoClient = { send } as unknown as DynamoDBClient;
+    }
     this.project = this.stytch.createProject();
     const created =
       options.kind === 'm2m'
@@ -292,6 +366,9 @@ export class World {
     this.env = {
       STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET,
       STYTCH_API_BASE_URL: 'http://127.0.0.1:9',
+      ROTATION_STATE_TABLE: STATE_TABLE,
+      // The suites written before the overlap window assume the previous secret dies in finishSecret; a window is opted into.
+      PREVIOUS_SECRET_GRACE_SECONDS: '0',
       ...options.env,
     };
     this.container = this.createContainer();
@@ -301,6 +378,7 @@ export class World {
 
   /** Creates both secrets and registers the handler as the rotation Lambda. */
   async init(): Promise<this> {
+    await this.dynamo.createStateTable(STATE_TABLE);
     await this.sm.handle('CreateSecret', {
       Name: CREDENTIALS_SECRET,
       ClientRequestToken: randomUUID(),
@@ -338,9 +416,11 @@ export class World {
   createContainer(): Container {
     const handler = (this.options.createHandler ?? createHandler)({
       secretsManager: this.smClient,
+      dynamoDB: this.dynamoClient,
       fetch: this.fetch,
       env: this.env,
       sleep: this.options.sleep ?? (async () => undefined),
+      clock: this.clock,
     });
     return { id: ++this.containers, handler };
   }
@@ -367,8 +447,32 @@ export class World {
     } finally {
       release();
       record.done = true;
+      // A lease this invocation could not give back stays held until it expires: Secrets Manager's
+      // next attempt comes after that (the time a dead Lambda takes to time out, at least).
+      const lastRelease = this.externalCalls.findLast((c) => c.invocation === record.id && c.leaseRelease);
+      if (lastRelease && lastRelease.result?.ok !== true) this.advance(LEASE_SPAN_MS);
       this.onInvocation?.(record);
     }
+  }
+
+  /** Moves the handler's clock on (overlap windows end, leases expire). */
+  advance(ms: number): void {
+    this.clockOffset += ms;
+  }
+
+  /** The EventBridge schedule's event: the function runs its retirement sweep. */
+  sweep(container: Container = this.container): Promise<void> {
+    return this.invokeRaw(scheduledEvent(), fakeContext(), container);
+  }
+
+  /** The state table's item for this world's client, as the function wrote it (DynamoDB JSON). */
+  async stateItem(): Promise<Record<string, unknown> | undefined> {
+    const out = await this.dynamo.handle('GetItem', {
+      TableName: STATE_TABLE,
+      Key: { pk: { S: `client#${this.project.projectId}#${this.client.client_id}` } },
+      ConsistentRead: true,
+    });
+    return out.Item as Record<string, unknown> | undefined;
   }
 
   invoke(step: Step, token: string, extra: Record<string, unknown> = {}): Promise<void> {
@@ -497,7 +601,7 @@ export class World {
   }
 
   /** Records one call of the handler, asks the interceptor for a fault, and runs it. */
-  private async external<T>(service: Service, operation: string, run: (fault: CallFault | undefined) => Promise<T>): Promise<T> {
+  private async external<T>(service: Service, operation: string, run: (fault: CallFault | undefined) => Promise<T>, input?: unknown): Promise<T> {
     const invocation = invocationContext.getStore()?.record;
     const call: ExternalCall = {
       index: this.externalCalls.length,
@@ -506,6 +610,7 @@ export class World {
       invocation: invocation?.id,
       token: invocation?.token,
       step: invocation?.step,
+      ...(service === 'dynamodb' && isLeaseRelease(operation, input) ? { leaseRelease: true } : {}),
     };
     this.externalCalls.push(call);
     const fault = this.interceptor?.(call);
@@ -539,6 +644,45 @@ export class World {
       if (fault.error) throw sdkError(fault.error as SecretsManagerFailure);
     }
     return output;
+  }
+
+  private async dynamoCall(operation: string, input: unknown, fault: CallFault | undefined): Promise<unknown> {
+    if (fault?.when === 'before') {
+      if (fault.delayMs) await abortableSleep(fault.delayMs, undefined);
+      if (fault.error) throw dynamoError(fault.error as SecretsManagerFailure);
+    }
+    const output = { ...(await this.dynamo.handle(operation, input)), $metadata: { httpStatusCode: 200 } };
+    if (fault?.when === 'after') {
+      if (fault.delayMs) await abortableSleep(fault.delayMs, undefined);
+      if (fault.error) throw dynamoError(fault.error as SecretsManagerFailure);
+    }
+    return output;
+  }
+
+  /** The DynamoDB client's request handler ('sdk' transport): one attempt, in process. */
+  private dynamoWire(request: { headers: Record<string, string>; body?: unknown }) {
+    const target = Object.entries(request.headers).find(([k]) => k.toLowerCase() === 'x-amz-target')?.[1] ?? '';
+    const operation = target.replace(/^DynamoDB_20120810\./, '');
+    const raw = request.body;
+    const text = typeof raw === 'string' ? raw : raw instanceof Uint8Array ? new TextDecoder().decode(raw) : '';
+    const input: unknown = text ? JSON.parse(text) : {};
+    return this.external(
+      'dynamodb',
+      operation,
+      async (fault) => {
+        if (fault?.when === 'before') {
+          if (fault.delayMs) await abortableSleep(fault.delayMs, undefined);
+          if (fault.error) return dynamoWireFailure(fault.error as SecretsManagerFailure);
+        }
+        const answer = await this.dynamo.sdkRequestHandler().handle({ headers: request.headers, body: text });
+        if (fault?.when === 'after') {
+          if (fault.delayMs) await abortableSleep(fault.delayMs, undefined);
+          if (fault.error) return dynamoWireFailure(fault.error as SecretsManagerFailure);
+        }
+        return answer;
+      },
+      input,
+    );
   }
 
   /** The SDK's request handler ('sdk' transport): one HTTP attempt, in process. */

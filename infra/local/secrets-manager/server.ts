@@ -12,6 +12,15 @@ import { SecretsManagerServiceError } from './errors.js';
 
 export type OperationHandler = (operation: string, input: unknown) => Promise<unknown>;
 
+/**
+ * Another service answered on the same port (the local stack puts DynamoDB
+ * and Lambda's Invoke there, so one endpoint URL serves every AWS call).
+ */
+export interface ExtraRoute {
+  matches(req: IncomingMessage): boolean;
+  listener(req: IncomingMessage, res: ServerResponse): void;
+}
+
 export type { Listening as RunningServer } from '../listen.js';
 
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -19,9 +28,11 @@ const TARGET_PREFIX = 'secretsmanager.';
 /** Far above the service's 64 KiB secret limit; only guards memory. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function startServer(handler: OperationHandler, options: { port?: number; host?: string } = {}): Promise<Listening> {
+export async function startServer(handler: OperationHandler, options: { port?: number; host?: string; routes?: ExtraRoute[] } = {}): Promise<Listening> {
   const server = createServer((req, res) => {
-    void serve(handler, req, res);
+    const route = options.routes?.find((r) => r.matches(req));
+    if (route) route.listener(req, res);
+    else void serve(handler, req, res);
   });
   return listen(server, options);
 }

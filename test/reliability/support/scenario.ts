@@ -332,6 +332,13 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     world.interceptor = undefined;
     // The operator finishes replacing the project secret, if they had started.
     if (!project.stored) await storeProjectSecret(world, project);
+    // A copy of AWSCURRENT left under AWSPENDING (a manual put while a label lingered) is refused
+    // by every step, never rotated as if it were new: the operator removes the label, as the error says.
+    const stale = pendingToken(world);
+    if (stale !== undefined && secretOfVersion(world, stale) === currentVersion(world).secret) {
+      interfered.add(stale);
+      await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: stale });
+    }
     const token = latest();
     const wasPending = token !== undefined && pendingToken(world) === token;
     if (pendingToken(world) !== undefined) {
@@ -374,6 +381,12 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
   const leaks = world.leaks(outsideSecrets);
   if (leaks.length > 0) fail(`V: ${leaks.length} secret value(s) found in output or errors`);
   return { violations, metrics: world.metricCounts(), invocations: world.invocations.length };
+}
+
+function secretOfVersion(world: World, versionId: string): string | undefined {
+  const text = world.snapshot().versions[versionId]?.secretString;
+  if (text === undefined) return undefined;
+  return (JSON.parse(text) as { client_secret?: string }).client_secret;
 }
 
 /** Someone acting outside the function: in the Stytch dashboard, with the AWS CLI, or Lambda recycling containers. */

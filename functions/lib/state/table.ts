@@ -1,0 +1,554 @@
+import {
+  DeleteItemCommand,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { InvalidInputError } from '../errors.js';
+
+/**
+ * The state table (DESIGN.md §4a): the function's only memory besides Secrets
+ * Manager. Partition key `pk` (String), TTL attribute `expires_at` (epoch
+ * seconds). Two kinds of item, each named for what it is in its key:
+ *
+ *   client#<project_id>#<client_id>   one per Stytch client: the binding to its
+ *                                     secret (VII), the lease (VI) and the due
+ *                                     retirement of its previous secret (III)
+ *   secret#<secret ARN>               the binding seen from the secret (VII)
+ *
+ * The lease lives on the client's item, next to the binding, so that one
+ * conditional write both checks the binding and takes the lease: two table
+ * calls per step (take, give back). An expired lease is simply taken over by
+ * the next holder. `expires_at` is set only on an item that holds nothing but
+ * a lease (an operator's lease on a client no secret is bound to), so TTL
+ * removes it once the lease is over; bound items never expire.
+ *
+ * Invariant kept by every writer: `client#P#X.secret_arn = A` implies
+ * `secret#A` names (P, X). The binding is written secret side first, then
+ * client side, and an administrator's rebinding detaches the client side
+ * first. So a lease taken on the condition `secret_arn = A` proves the secret
+ * is bound to that client and to no other.
+ */
+
+export type DynamoDBSend = Pick<DynamoDBClient, 'send'>;
+
+/** A Stytch client, in its project. */
+export interface ClientRef {
+  projectId: string;
+  clientId: string;
+}
+
+/** A rotated secret bound to a Stytch client (VII). */
+export interface Binding extends ClientRef {
+  secretArn: string;
+  /** The rotated secret's `stytch_credentials_secret_id`; undefined means the function's default credentials. */
+  credentialsSecretId: string | undefined;
+}
+
+/** The previous secret of a rotation, due to be retired at Stytch once the overlap window ends (III). */
+export interface Retirement {
+  /** Epoch ms: not before (the window ends). */
+  dueAt: number;
+  /** The version AWSCURRENT moved to, and its secret's last four (Stytch's next secret during the window). */
+  versionId: string;
+  last4: string;
+  /** The version that was AWSCURRENT before, and its secret's last four (Stytch's current secret during the window). */
+  previousVersionId: string;
+  previousLast4: string;
+}
+
+export interface LeaseInfo {
+  holder: string;
+  /** Epoch ms. */
+  until: number;
+  /** What the holder is doing, for messages: e.g. `createSecret of version …`. */
+  what: string;
+}
+
+/** What the table holds for one client. */
+export interface ClientRecord {
+  ref: ClientRef;
+  binding: Binding | undefined;
+  boundAt: string | undefined;
+  lease: LeaseInfo | undefined;
+  retirement: Retirement | undefined;
+}
+
+export interface LeaseRequest {
+  /**
+   * The binding the caller acts under: the lease is taken only if the client
+   * is bound to exactly this (secret, credentials). With `bind`, an unbound
+   * client and secret are bound to each other first (a secret's first
+   * rotation); without, an unbound client gets a lease-only item.
+   */
+  binding: Binding;
+  bind: boolean;
+  holder: string;
+  what: string;
+  /** Epoch ms until which the lease holds: the holder's deadline plus a margin for a request in flight (VI). */
+  until: number;
+  /** The caller's clock (epoch ms): a lease whose `until` is before it has expired. */
+  now: number;
+  /** Written together with the lease (finishSecret's retirement intent). */
+  retirement?: Retirement | undefined;
+}
+
+export type AcquireResult =
+  | {
+      kind: 'acquired';
+      /** The client's record just before the lease was taken. */
+      previous: ClientRecord | undefined;
+      /** The lease was taken over from a holder whose lease had expired. */
+      tookOverExpired: LeaseInfo | undefined;
+      /** This call created the binding (a secret's first rotation). */
+      bound: boolean;
+    }
+  | { kind: 'held'; lease: LeaseInfo };
+
+/** A value names a client, project or credentials secret other than the one its secret is bound to (VII). */
+export class BindingError extends InvalidInputError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BindingError';
+  }
+}
+
+export const clientKey = (ref: ClientRef): string => `client#${ref.projectId}#${ref.clientId}`;
+export const secretKey = (arn: string): string => `secret#${arn}`;
+
+const isConditionFailure = (error: unknown): boolean => error instanceof Error && error.name === 'ConditionalCheckFailedException';
+
+const S = (value: string): AttributeValue => ({ S: value });
+const N = (value: number): AttributeValue => ({ N: String(value) });
+type Item = Record<string, AttributeValue>;
+const str = (item: Item, name: string): string | undefined => item[name]?.S;
+const num = (item: Item, name: string): number | undefined => (item[name]?.N === undefined ? undefined : Number(item[name]!.N));
+
+/** One day: how long a lease-only item outlives its lease before TTL removes it. */
+const LEASE_ONLY_TTL_S = 86_400;
+
+export class StateTable {
+  constructor(
+    private readonly client: DynamoDBSend,
+    readonly tableName: string,
+  ) {}
+
+  // ------------------------------------------------------------------ reads
+
+  async readClient(ref: ClientRef): Promise<ClientRecord | undefined> {
+    const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: S(clientKey(ref)) }, ConsistentRead: true }));
+    return out.Item ? toClientRecord(out.Item) : undefined;
+  }
+
+  /** The binding recorded on the secret's side, if any. */
+  async readSecretBinding(secretArn: string): Promise<(Binding & { boundAt: string | undefined }) | undefined> {
+    const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: S(secretKey(secretArn)) }, ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    return { ...bindingOf(out.Item, secretArn), boundAt: str(out.Item, 'bound_at') };
+  }
+
+  /**
+   * Refuses a value whose client, project or credentials secret differ from
+   * the secret's binding, without creating one (VII). For callers that change
+   * nothing (Secrets Manager's configuration test, `status`).
+   */
+  async checkBinding(binding: Binding): Promise<'bound' | 'unbound'> {
+    const [fromSecret, client] = await Promise.all([this.readSecretBinding(binding.secretArn), this.readClient(binding)]);
+    if (fromSecret) assertSameBinding(fromSecret, binding);
+    if (client?.binding) assertClientBoundTo(client.binding, binding);
+    return fromSecret && client?.binding ? 'bound' : 'unbound';
+  }
+
+  /** Client items whose retirement is due at `now` (a consistent scan, page by page). */
+  async *dueRetirements(now: number): AsyncGenerator<ClientRecord> {
+    let start: Item | undefined;
+    do {
+      const out = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          ConsistentRead: true,
+          FilterExpression: 'retire_due <= :now',
+          ExpressionAttributeValues: { ':now': N(now) },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (str(item, 'pk')?.startsWith('client#')) yield toClientRecord(item);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+
+  // ------------------------------------------------------------------ the lease (VI) and the binding (VII)
+
+  /**
+   * Takes the lease on the request's client, if it is free or expired and the
+   * client is bound to the request's secret and credentials. Happy path: one
+   * conditional write. Throws BindingError when the binding disagrees.
+   */
+  async acquire(request: LeaseRequest): Promise<AcquireResult> {
+    for (let round = 0; ; round++) {
+      const taken = await this.tryTake(request);
+      if (taken) return taken;
+      // Why did the condition fail? Read the item (consistent) and decide.
+      const record = await this.readClient(request.binding);
+      if (record?.binding) {
+        assertClientBoundTo(record.binding, request.binding);
+        if (record.lease && record.lease.until >= request.now) return { kind: 'held', lease: record.lease };
+      } else if (record?.lease && record.lease.until >= request.now) {
+        return { kind: 'held', lease: record.lease };
+      } else if (request.bind) {
+        const bound = await this.bindAndTake(request);
+        if (bound) return bound;
+      } else {
+        const leaseOnly = await this.takeLeaseOnly(request);
+        if (leaseOnly) return leaseOnly;
+      }
+      // The item changed between the write and the read (a lease ended, a twin bound it): look again.
+      if (round >= 5) throw new Error(`The state table item ${clientKey(request.binding)} kept changing while taking its lease; try again.`);
+    }
+  }
+
+  /**
+   * Gives the lease back, and in the same write sets (a Retirement) or clears
+   * (null) the due retirement. Returns false when the lease was no longer this
+   * holder's (it expired and was taken over): nothing is written then.
+   */
+  async release(ref: ClientRef, holder: string, retirement?: Retirement | null): Promise<boolean> {
+    const set: string[] = [];
+    const remove = ['lease_holder', 'lease_until', 'lease_what'];
+    const values: Item = { ':holder': S(holder) };
+    if (retirement === null) remove.push(...RETIREMENT_ATTRIBUTES);
+    if (retirement) Object.assign(values, retirementValues(retirement, set));
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(ref)) },
+          UpdateExpression: `${set.length ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
+          ConditionExpression: 'lease_holder = :holder AND attribute_exists(secret_arn)',
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // A lease-only item (no binding) goes away with its lease.
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(ref)) },
+          ConditionExpression: 'lease_holder = :holder AND attribute_not_exists(secret_arn)',
+          ExpressionAttributeValues: { ':holder': S(holder) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ an administrator's acts (the CLI)
+
+  /**
+   * Binds a secret to a client, replacing whatever either was bound to before
+   * (VII: rebinding is an administrator's act). The caller holds the leases
+   * of the clients involved. Client sides are detached first, so the
+   * invariant in the file comment holds at every instant.
+   */
+  async rebind(binding: Binding, now: Date): Promise<{ previousOfSecret: Binding | undefined; previousOfClient: string | undefined }> {
+    const previousOfSecret = await this.readSecretBinding(binding.secretArn);
+    const client = await this.readClient(binding);
+    const previousOfClient = client?.binding?.secretArn;
+    if (previousOfSecret && clientKey(previousOfSecret) !== clientKey(binding)) await this.detachClient(previousOfSecret, binding.secretArn);
+    if (previousOfClient && previousOfClient !== binding.secretArn) {
+      await this.detachClient(binding, previousOfClient);
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(secretKey(previousOfClient)) },
+          ConditionExpression: 'attribute_not_exists(pk) OR (project_id = :p AND client_id = :c)',
+          ExpressionAttributeValues: { ':p': S(binding.projectId), ':c': S(binding.clientId) },
+        }),
+      );
+    }
+    const boundAt = now.toISOString();
+    await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: secretItem(binding, boundAt) }));
+    const values: Item = { ':arn': S(binding.secretArn), ':at': S(boundAt), ':p': S(binding.projectId), ':c': S(binding.clientId) };
+    const set = ['secret_arn = :arn', 'bound_at = :at', 'project_id = :p', 'client_id = :c'];
+    const remove = ['expires_at'];
+    if (binding.credentialsSecretId === undefined) remove.push('credentials_secret_id');
+    else {
+      set.push('credentials_secret_id = :creds');
+      values[':creds'] = S(binding.credentialsSecretId);
+    }
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { pk: S(clientKey(binding)) },
+        UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return { previousOfSecret, previousOfClient };
+  }
+
+  /** Removes a client's binding to `secretArn` (keeping its lease and retirement fields), if it still has that binding. */
+  private async detachClient(ref: ClientRef, secretArn: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(ref)) },
+          UpdateExpression: 'REMOVE secret_arn, credentials_secret_id, bound_at',
+          ConditionExpression: 'secret_arn = :arn',
+          ExpressionAttributeValues: { ':arn': S(secretArn) },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /** The happy path: one conditional write on a bound client item. */
+  private async tryTake(request: LeaseRequest): Promise<AcquireResult | undefined> {
+    const { binding } = request;
+    const set = ['lease_holder = :holder', 'lease_until = :until', 'lease_what = :what'];
+    const values: Item = { ':holder': S(request.holder), ':until': N(request.until), ':what': S(request.what), ':now': N(request.now), ':arn': S(binding.secretArn) };
+    if (request.retirement) Object.assign(values, retirementValues(request.retirement, set));
+    let credentials = 'attribute_not_exists(credentials_secret_id)';
+    if (binding.credentialsSecretId !== undefined) {
+      credentials = 'credentials_secret_id = :creds';
+      values[':creds'] = S(binding.credentialsSecretId);
+    }
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(binding)) },
+          UpdateExpression: `SET ${set.join(', ')}`,
+          ConditionExpression: `secret_arn = :arn AND ${credentials} AND (attribute_not_exists(lease_until) OR lease_until < :now)`,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const previous = out.Attributes ? toClientRecord(out.Attributes) : undefined;
+      return { kind: 'acquired', previous, tookOverExpired: previous?.lease, bound: false };
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** A secret's first rotation: bind secret and client to each other (secret side first), taking the lease in the client-side write. */
+  private async bindAndTake(request: LeaseRequest): Promise<AcquireResult | undefined> {
+    const { binding } = request;
+    const boundAt = new Date(request.now).toISOString();
+    let createdSecretSide = false;
+    try {
+      await this.client.send(
+        new PutItemCommand({ TableName: this.tableName, Item: secretItem(binding, boundAt), ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
+      createdSecretSide = true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = await this.readSecretBinding(binding.secretArn);
+      // Gone again in between (an administrator's unbind): start over.
+      if (!existing) return undefined;
+      assertSameBinding(existing, binding);
+    }
+    const set = [
+      'secret_arn = :arn',
+      'bound_at = :at',
+      'project_id = :p',
+      'client_id = :c',
+      'lease_holder = :holder',
+      'lease_until = :until',
+      'lease_what = :what',
+    ];
+    const values: Item = {
+      ':arn': S(binding.secretArn),
+      ':at': S(boundAt),
+      ':p': S(binding.projectId),
+      ':c': S(binding.clientId),
+      ':holder': S(request.holder),
+      ':until': N(request.until),
+      ':what': S(request.what),
+      ':now': N(request.now),
+    };
+    if (binding.credentialsSecretId !== undefined) {
+      set.push('credentials_secret_id = :creds');
+      values[':creds'] = S(binding.credentialsSecretId);
+    }
+    if (request.retirement) Object.assign(values, retirementValues(request.retirement, set));
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(binding)) },
+          UpdateExpression: `SET ${set.join(', ')} REMOVE expires_at`,
+          ConditionExpression: 'attribute_not_exists(secret_arn) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const previous = out.Attributes ? toClientRecord(out.Attributes) : undefined;
+      return { kind: 'acquired', previous, tookOverExpired: previous?.lease, bound: true };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const record = await this.readClient(binding);
+    if (record?.binding && record.binding.secretArn !== binding.secretArn && createdSecretSide) {
+      // The client was bound to another secret meanwhile: undo this secret's half, which names a client it cannot have.
+      await this.client
+        .send(
+          new DeleteItemCommand({
+            TableName: this.tableName,
+            Key: { pk: S(secretKey(binding.secretArn)) },
+            ConditionExpression: 'bound_at = :at AND client_id = :c',
+            ExpressionAttributeValues: { ':at': S(boundAt), ':c': S(binding.clientId) },
+          }),
+        )
+        .catch(() => undefined); // best effort: a leftover only blocks this secret, never another client
+    }
+    return undefined;
+  }
+
+  /** A lease on a client no secret is bound to (an operator's act): the item expires with TTL. */
+  private async takeLeaseOnly(request: LeaseRequest): Promise<AcquireResult | undefined> {
+    try {
+      const out = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(request.binding)) },
+          UpdateExpression: 'SET project_id = :p, client_id = :c, lease_holder = :holder, lease_until = :until, lease_what = :what, expires_at = :exp',
+          ConditionExpression: 'attribute_not_exists(secret_arn) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+          ExpressionAttributeValues: {
+            ':p': S(request.binding.projectId),
+            ':c': S(request.binding.clientId),
+            ':holder': S(request.holder),
+            ':until': N(request.until),
+            ':what': S(request.what),
+            ':now': N(request.now),
+            ':exp': N(Math.ceil(request.until / 1000) + LEASE_ONLY_TTL_S),
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const previous = out.Attributes ? toClientRecord(out.Attributes) : undefined;
+      return { kind: 'acquired', previous, tookOverExpired: previous?.lease, bound: false };
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ items
+
+const RETIREMENT_ATTRIBUTES = ['retire_due', 'retire_version', 'retire_last4', 'retire_previous_version', 'retire_previous_last4'];
+
+function retirementValues(r: Retirement, set: string[]): Item {
+  set.push(
+    'retire_due = :rdue',
+    'retire_version = :rver',
+    'retire_last4 = :rl4',
+    'retire_previous_version = :rpver',
+    'retire_previous_last4 = :rpl4',
+  );
+  return { ':rdue': N(r.dueAt), ':rver': S(r.versionId), ':rl4': S(r.last4), ':rpver': S(r.previousVersionId), ':rpl4': S(r.previousLast4) };
+}
+
+function secretItem(binding: Binding, boundAt: string): Item {
+  const item: Item = {
+    pk: S(secretKey(binding.secretArn)),
+    kind: S('secret'),
+    secret_arn: S(binding.secretArn),
+    project_id: S(binding.projectId),
+    client_id: S(binding.clientId),
+    bound_at: S(boundAt),
+  };
+  if (binding.credentialsSecretId !== undefined) item.credentials_secret_id = S(binding.credentialsSecretId);
+  return item;
+}
+
+function bindingOf(item: Item, secretArn: string): Binding {
+  return {
+    secretArn,
+    projectId: str(item, 'project_id') ?? '',
+    clientId: str(item, 'client_id') ?? '',
+    credentialsSecretId: str(item, 'credentials_secret_id'),
+  };
+}
+
+function toClientRecord(item: Item): ClientRecord {
+  const ref = { projectId: str(item, 'project_id') ?? '', clientId: str(item, 'client_id') ?? '' };
+  if (!ref.projectId) {
+    // Older items may lack the fields: the key holds them too.
+    const [, projectId = '', ...rest] = (str(item, 'pk') ?? '').split('#');
+    ref.projectId = projectId;
+    ref.clientId = rest.join('#');
+  }
+  const secretArn = str(item, 'secret_arn');
+  const holder = str(item, 'lease_holder');
+  const until = num(item, 'lease_until');
+  const dueAt = num(item, 'retire_due');
+  return {
+    ref,
+    binding: secretArn ? { ...ref, secretArn, credentialsSecretId: str(item, 'credentials_secret_id') } : undefined,
+    boundAt: str(item, 'bound_at'),
+    lease: holder !== undefined && until !== undefined ? { holder, until, what: str(item, 'lease_what') ?? '' } : undefined,
+    retirement:
+      dueAt !== undefined
+        ? {
+            dueAt,
+            versionId: str(item, 'retire_version') ?? '',
+            last4: str(item, 'retire_last4') ?? '',
+            previousVersionId: str(item, 'retire_previous_version') ?? '',
+            previousLast4: str(item, 'retire_previous_last4') ?? '',
+          }
+        : undefined,
+  };
+}
+
+// ------------------------------------------------------------------ binding checks (VII)
+
+const credentialsLabel = (id: string | undefined) => (id === undefined ? "the function's default credentials" : `credentials secret ${id}`);
+
+const REBIND_FIX =
+  'If the change is intended, an administrator rebinds the secret with the CLI (bind --secret-id <secret> --client-id <client>), which needs write access to the state table.';
+
+/** The secret side of the binding must name exactly this client, project and credentials secret. */
+function assertSameBinding(bound: Binding, wanted: Binding): void {
+  if (bound.projectId !== wanted.projectId || bound.clientId !== wanted.clientId) {
+    throw new BindingError(
+      `Secret ${wanted.secretArn} is bound to Stytch client ${bound.clientId} of project ${bound.projectId}, but its value names client ${wanted.clientId} of project ${wanted.projectId}. ` +
+        `A rotation acts only on the client its secret is bound to; nothing was changed. ${REBIND_FIX}`,
+    );
+  }
+  if (bound.credentialsSecretId !== wanted.credentialsSecretId) {
+    throw new BindingError(
+      `Secret ${wanted.secretArn} is bound to client ${bound.clientId} through ${credentialsLabel(bound.credentialsSecretId)}, but its value names ${credentialsLabel(wanted.credentialsSecretId)}; nothing was changed. ` +
+        `Restore stytch_credentials_secret_id in the value, or rebind. ${REBIND_FIX}`,
+    );
+  }
+}
+
+/** The client side: the client must be bound to this secret, through these credentials. */
+function assertClientBoundTo(bound: Binding, wanted: Binding): void {
+  if (bound.secretArn !== wanted.secretArn) {
+    throw new BindingError(
+      `Stytch client ${wanted.clientId} of project ${wanted.projectId} is bound to another secret (${bound.secretArn}); secret ${wanted.secretArn} may not rotate it. ` +
+        `One client is rotated through one secret only; nothing was changed. ${REBIND_FIX}`,
+    );
+  }
+  assertSameBinding(bound, wanted);
+}

@@ -1,0 +1,199 @@
+import { InvalidInputError, RotationError } from '../lib/errors.js';
+import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
+import { parseSecretJson, rotatedSecretSchema, type RotatedSecret } from '../lib/schemas.js';
+import type { SecretStore } from '../lib/secrets/store.js';
+import { LeaseBusyError, takeLease, type HeldLease } from '../lib/state/lease.js';
+import { BindingError, type Binding, type ClientRecord, type Retirement, type StateTable } from '../lib/state/table.js';
+import type { ClientProvider, ClientState } from '../lib/stytch/index.js';
+import { summary, type LeaseSettings, type StytchTarget } from './rotation.js';
+
+/**
+ * The retirement sweep (DESIGN.md §4, invariant III): an EventBridge schedule
+ * invokes the function; for every client whose overlap window has ended, under
+ * that client's lease (VI), Stytch's previous secret is retired by completing
+ * the rotation (`rotate`), which only ever leaves AWSCURRENT's secret working
+ * (I). Bounded by the invocation's budget: what is left waits for the next
+ * sweep. Every due client is tried; the sweep fails afterwards if any did.
+ */
+
+export interface SweepDeps {
+  store: SecretStore;
+  stytch: (secret: StytchTarget) => ClientProvider;
+  projectOf: (secret: StytchTarget) => Promise<string>;
+  state: StateTable;
+  /** The lease every retirement takes (never waited for: a held lease means a step is at work on that client). */
+  lease: LeaseSettings;
+  /** Epoch ms after which no new retirement is started. */
+  stopBy: number;
+  /** Retirements run at once. */
+  concurrency: number;
+  logger: RotationLogger;
+  metrics: RotationMetrics;
+}
+
+export interface SweepResult {
+  /** Clients whose retirement was due when the sweep started. */
+  due: number;
+  /** Previous secrets retired at Stytch by this sweep. */
+  retired: number;
+  /** Records cleared with nothing to retire (already retired, or a newer rotation took over). */
+  cleared: number;
+  /** Skipped because a step held the client's lease: the next sweep tries again. */
+  deferred: number;
+  failed: number;
+  /** Not started for lack of time: the next sweep takes them. */
+  leftForNextSweep: number;
+}
+
+type Outcome = 'retired' | 'cleared' | 'deferred' | 'failed' | 'not-due';
+
+const last4 = (secret: RotatedSecret) => secret.client_secret.slice(-4);
+
+export async function runSweep(deps: SweepDeps): Promise<SweepResult> {
+  const now = deps.lease.clock.now();
+  const due: ClientRecord[] = [];
+  for await (const record of deps.state.dueRetirements(now)) due.push(record);
+  const result: SweepResult = { due: due.length, retired: 0, cleared: 0, deferred: 0, failed: 0, leftForNextSweep: 0 };
+  const failures: string[] = [];
+
+  let next = 0;
+  const worker = async () => {
+    while (next < due.length) {
+      if (deps.lease.clock.now() >= deps.stopBy) return;
+      const record = due[next++]!;
+      const outcome = await retireOne(record, deps).catch((error: unknown) => {
+        failures.push(`${record.binding?.secretArn ?? record.ref.clientId}: ${error instanceof Error ? error.message : String(error)}`);
+        deps.metrics.count('RetirementFailed');
+        deps.logger.error('Could not retire the previous secret; the next sweep tries again', {
+          secretArn: record.binding?.secretArn,
+          clientId: record.ref.clientId,
+          error: summary(error),
+        });
+        return 'failed' as const;
+      });
+      if (outcome !== 'not-due') result[outcome]++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, due.length)) }, worker));
+  result.leftForNextSweep = due.length - next;
+
+  deps.logger.info('Retirement sweep done', { ...result });
+  if (result.leftForNextSweep > 0) {
+    deps.logger.warn('The sweep ran out of time; the next sweep takes the rest', { leftForNextSweep: result.leftForNextSweep });
+  }
+  if (failures.length > 0) {
+    throw new RotationError(
+      `The retirement sweep could not retire ${failures.length} of ${due.length} due previous secret(s); they stay accepted by Stytch until a sweep succeeds. First: ${failures[0]}`,
+    );
+  }
+  return result;
+}
+
+/** One client: under its lease, retire the previous secret if, and only if, that leaves AWSCURRENT's secret working. */
+async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome> {
+  const binding = record.binding;
+  if (!binding) return 'not-due';
+  let lease: HeldLease;
+  try {
+    lease = await takeLease(
+      deps.state,
+      { binding, bind: false, holder: deps.lease.holder, what: 'retirement sweep', until: deps.lease.until },
+      { waitUntil: 0, clock: deps.lease.clock },
+    );
+  } catch (error) {
+    if (!(error instanceof LeaseBusyError)) throw error;
+    deps.metrics.count('RetirementDeferred');
+    deps.logger.info('A step holds the lease on this client: its retirement waits for the next sweep', { secretArn: binding.secretArn });
+    return 'deferred';
+  }
+
+  let clear = false;
+  try {
+    // Read under the lease: the record as it is now, not as the scan saw it.
+    const due = lease.previous?.retirement;
+    if (!due || due.dueAt > deps.lease.clock.now()) return 'not-due';
+    const decision = await decide(binding, due, deps);
+    clear = true;
+    if (decision.kind === 'retire') {
+      const { stytch, clientId } = decision;
+      try {
+        await stytch.rotate(clientId);
+      } catch (error) {
+        // A rotate whose first answer was lost: confirm it took.
+        if (!stytch.isNotRotating(error)) throw error;
+        const after = await stytch.get(clientId);
+        if (after.secretLast4 !== due.last4 || after.nextSecretLast4 !== null) {
+          clear = false;
+          throw new RotationError(`Stytch reports no rotation in progress, yet its secrets (…${after.secretLast4 ?? 'none'}) are not AWSCURRENT's (…${due.last4}).`);
+        }
+      }
+      deps.metrics.count('PreviousSecretRetired');
+      deps.logger.info('Retired the previous secret at Stytch: its overlap window has ended', {
+        secretArn: binding.secretArn,
+        retiredLast4: due.previousLast4,
+        windowEndedAt: new Date(due.dueAt).toISOString(),
+      });
+      return 'retired';
+    }
+    deps.metrics.count('RetirementCleared');
+    deps.logger[decision.level](decision.why, { secretArn: binding.secretArn, previousLast4: due.previousLast4 });
+    return 'cleared';
+  } catch (error) {
+    clear = false;
+    throw error;
+  } finally {
+    // The record goes once acted on; on failure it stays for the next sweep.
+    try {
+      await lease.release(clear ? null : undefined);
+    } catch (error) {
+      deps.logger.error('Could not give the lease back; it expires on its own', { error: summary(error) });
+    }
+  }
+}
+
+type Decision =
+  | { kind: 'retire'; stytch: ClientProvider; clientId: string }
+  | { kind: 'clear'; why: string; level: 'info' | 'warn' | 'error' };
+
+async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promise<Decision> {
+  let secret;
+  try {
+    secret = await deps.store.describe(binding.secretArn);
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    secret = undefined;
+  }
+  if (!secret || secret.deleted) {
+    return {
+      kind: 'clear',
+      level: 'error',
+      why: `Not retired: the secret was deleted (or scheduled for deletion), so AWSCURRENT cannot be checked; Stytch may still accept the previous secret (…${due.previousLast4}) of client ${binding.clientId}: retire it in the Stytch dashboard, or restore the secret and run the CLI's retire`,
+    };
+  }
+  if (!secret.currentVersionId) throw new RotationError(`Secret ${secret.name} has no AWSCURRENT version.`);
+  const fix = 'It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.';
+  const cur = parseSecretJson(rotatedSecretSchema, await deps.store.getVersion(secret.arn, secret.currentVersionId), `The AWSCURRENT value of secret ${secret.name}`, fix);
+  // VII: act only on the client the secret is bound to, whatever its value says now.
+  if (cur.client_id !== binding.clientId || cur.stytch_credentials_secret_id !== binding.credentialsSecretId || (await deps.projectOf(cur)) !== binding.projectId) {
+    deps.metrics.count('BindingRefused');
+    throw new BindingError(
+      `The AWSCURRENT value of secret ${secret.name} names a client, project or credentials secret other than the bound client ${binding.clientId}; the sweep does not act on it. Restore the value, or rebind with the CLI (bind).`,
+    );
+  }
+  const stytch = deps.stytch(cur);
+  const state: ClientState = await stytch.get(cur.client_id);
+  const { secretLast4: S4, nextSecretLast4: N4 } = state;
+
+  if (S4 !== due.previousLast4 && N4 !== due.previousLast4) {
+    return { kind: 'clear', level: 'info', why: 'Nothing to retire: Stytch no longer accepts the previous secret (a newer rotation or Stytch completed it)' };
+  }
+  if (N4 === last4(cur) && S4 === due.previousLast4) {
+    // I: rotate only ever makes Stytch's next secret, which is AWSCURRENT's, its only one.
+    return { kind: 'retire', stytch, clientId: cur.client_id };
+  }
+  return {
+    kind: 'clear',
+    level: 'warn',
+    why: `Not retired: AWSCURRENT (…${last4(cur)}) is not Stytch's next secret any more (Stytch holds …${S4 ?? 'none'}, next …${N4 ?? 'none'}), so completing the rotation could break it; AWSCURRENT was changed outside this function`,
+  };
+}
