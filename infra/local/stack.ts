@@ -15,7 +15,8 @@ import { pathToFileURL } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LocalDynamoDB, STATE_TABLE_NAME } from './dynamodb.js';
 import { lambdaContext } from './lambda-context.js';
-import { SecretsManagerEmulator, type RotationEvent } from './secrets-manager/index.js';
+import { SecretsManagerEmulator, SecretsManagerServiceError, type RotationEvent } from './secrets-manager/index.js';
+import { startServer } from './secrets-manager/server.js';
 import { StytchEmulator } from './stytch/emulator.js';
 
 export const LOCAL_FUNCTION_NAME = 'stytch-secret-rotation-local';
@@ -25,6 +26,15 @@ export const CREDENTIALS_SECRET_NAME = 'stytch/project-credentials';
 export const DEFAULT_BUNDLE = resolve('dist/rotate-stytch-secret/index.mjs');
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+async function loadHandler(bundle: string): Promise<Handler> {
+  const url = `${pathToFileURL(bundle).href}?container=${++containerCount}`;
+  return ((await import(url)) as { handler: Handler }).handler;
+}
+
+function injectedFailure(): SecretsManagerServiceError {
+  return new SecretsManagerServiceError('InternalServiceError', 'Injected fault.', 500);
+}
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations(?:\?.*)?$/;
 
@@ -90,6 +100,18 @@ export interface LeakScan {
   leaked: string[];
 }
 
+/**
+ * Called for every Secrets Manager and DynamoDB request the stack serves,
+ * before its effect and after it (before the answer): a test may delay either
+ * phase, or answer 'fail' (an InternalServerError, HTTP 500, which the SDK
+ * retries; after the effect, a lost answer). Races are made on purpose with
+ * it, and the concurrency fuzzer adds random latencies.
+ */
+export type AwsInterceptor = (call: { service: 'secretsmanager' | 'dynamodb'; operation: string; phase: 'before' | 'after' }) => Promise<'fail' | void> | 'fail' | void;
+
+/** One Lambda container: its own copy of the bundle (own SDK clients and caches), invoked like the stack's. */
+export type Container = (event: RotationEvent | Record<string, unknown>) => Promise<void>;
+
 export interface InvocationRecord {
   step: string;
   ok: boolean;
@@ -102,6 +124,8 @@ export class LocalStack {
   readonly logs: string[] = [];
   /** Every invocation of the function, in order. */
   readonly invocations: InvocationRecord[] = [];
+  /** See AwsInterceptor; Stytch's own is `stytch.interceptor`. */
+  interceptor: AwsInterceptor | undefined;
   private handler: Handler | undefined;
 
   private constructor(
@@ -126,10 +150,11 @@ export class LocalStack {
     let stack: LocalStack | undefined;
     const stytchServer = await stytch.listen({ port: options.stytchPort ?? 0 });
     const routes = [
-      { matches: (req: IncomingMessage) => LocalDynamoDB.isDynamoDBRequest(req), listener: dynamo.listener },
+      { matches: (req: IncomingMessage) => LocalDynamoDB.isDynamoDBRequest(req), listener: (req: IncomingMessage, res: ServerResponse) => void stack?.serveDynamoDB(req, res) },
       { matches: (req: IncomingMessage) => INVOKE_PATH.test(req.url ?? ''), listener: (req: IncomingMessage, res: ServerResponse) => void stack?.serveInvoke(req, res) },
     ];
-    const smServer = await sm.listen({ port: options.secretsManagerPort ?? 0, routes }).catch(async (error: unknown) => {
+    const serveSecretsManager = (operation: string, input: unknown) => stack!.serveSecretsManager(operation, input);
+    const smServer = await startServer(serveSecretsManager, { port: options.secretsManagerPort ?? 0, routes }).catch(async (error: unknown) => {
       await stytchServer.close(); // a half-started stack must not keep the process alive
       await dynamo.close();
       throw error;
@@ -167,9 +192,53 @@ export class LocalStack {
 
   /** Loads the bundle afresh: a cold container with empty caches. */
   async newContainer(bundle = this.options.bundlePath ?? DEFAULT_BUNDLE): Promise<void> {
-    const url = `${pathToFileURL(bundle).href}?container=${++containerCount}`;
-    const mod = (await import(url)) as { handler: Handler };
-    this.handler = mod.handler;
+    this.handler = await loadHandler(bundle);
+  }
+
+  /**
+   * Another container beside the current one, for concurrent invocations (Lambda
+   * runs them in separate containers). Its invocations are recorded and
+   * captured like the stack's own.
+   */
+  async createContainer(bundle = this.options.bundlePath ?? DEFAULT_BUNDLE): Promise<Container> {
+    const handler = await loadHandler(bundle);
+    return (event) => this.invoke(event, handler);
+  }
+
+  /** Secrets Manager's operations, through the interceptor. */
+  async serveSecretsManager(operation: string, input: unknown): Promise<unknown> {
+    if ((await this.interceptor?.({ service: 'secretsmanager', operation, phase: 'before' })) === 'fail') throw injectedFailure();
+    const output = await this.sm.handle(operation, input);
+    if ((await this.interceptor?.({ service: 'secretsmanager', operation, phase: 'after' })) === 'fail') throw injectedFailure();
+    return output;
+  }
+
+  /** DynamoDB's requests, through the interceptor, to dynalite's own handler. */
+  async serveDynamoDB(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const operation = target.slice(target.indexOf('.') + 1);
+    const fail = () => {
+      const body = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'Injected fault.' });
+      res.writeHead(500, { 'Content-Type': 'application/x-amz-json-1.0', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (!this.interceptor) return this.dynamo.listener(req, res);
+    if ((await this.interceptor({ service: 'dynamodb', operation, phase: 'before' })) === 'fail') {
+      req.resume();
+      return fail();
+    }
+    // The answer waits for the 'after' phase: hold back what dynalite writes until then.
+    const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+    res.end = ((chunk?: unknown) => {
+      void Promise.resolve(this.interceptor?.({ service: 'dynamodb', operation, phase: 'after' })).then((verdict) => {
+        if (verdict !== 'fail') return end(chunk);
+        res.removeHeader('x-amz-crc32');
+        res.removeHeader('Content-Length');
+        fail();
+      });
+      return res;
+    }) as typeof res.end;
+    this.dynamo.listener(req, res);
   }
 
   /** The retirement sweep, as the EventBridge schedule invokes it (DESIGN.md §2). */
@@ -212,12 +281,12 @@ export class LocalStack {
   }
 
   /** Invokes the function as Lambda would, capturing what it prints. */
-  async invoke(event: RotationEvent | Record<string, unknown>): Promise<void> {
+  async invoke(event: RotationEvent | Record<string, unknown>, handler: Handler = this.handler!): Promise<void> {
     const started = performance.now();
     const step = isSweep(event) ? 'retirementSweep' : String((event as { Step?: unknown }).Step);
     const restore = this.captureOutput();
     try {
-      await this.handler!(event, lambdaContext({ functionArn: LOCAL_LAMBDA_ARN, timeoutMs: this.options.timeoutMs ?? 60_000 }));
+      await handler(event, lambdaContext({ functionArn: LOCAL_LAMBDA_ARN, timeoutMs: this.options.timeoutMs ?? 60_000 }));
       this.invocations.push({ step, ok: true, ms: performance.now() - started });
     } catch (error) {
       this.invocations.push({ step, ok: false, ms: performance.now() - started, error: (error as Error).message });

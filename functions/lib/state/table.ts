@@ -131,10 +131,23 @@ const num = (item: Item, name: string): number | undefined => (item[name]?.N ===
 const LEASE_ONLY_TTL_S = 86_400;
 
 export class StateTable {
+  private readonly client: DynamoDBSend;
+
   constructor(
-    private readonly client: DynamoDBSend,
+    client: DynamoDBSend,
     readonly tableName: string,
-  ) {}
+  ) {
+    // Configuration mistakes get a message that says what to fix; anything else passes through unchanged.
+    this.client = {
+      send: (async (command: Parameters<DynamoDBSend['send']>[0]) => {
+        try {
+          return await client.send(command);
+        } catch (error) {
+          throw explainTableError(error, tableName);
+        }
+      }) as DynamoDBSend['send'],
+    };
+  }
 
   // ------------------------------------------------------------------ reads
 
@@ -450,6 +463,23 @@ export class StateTable {
       throw error;
     }
   }
+}
+
+function explainTableError(error: unknown, tableName: string): unknown {
+  if (!(error instanceof Error)) return error;
+  if (error.name === 'ResourceNotFoundException') {
+    return new InvalidInputError(
+      `The state table ${tableName} does not exist in this account and region: deploy it with serverless.yml, or point ROTATION_STATE_TABLE at a table with partition key pk (String).`,
+      { cause: error },
+    );
+  }
+  if (error.name === 'AccessDeniedException') {
+    return new InvalidInputError(
+      `The function may not use the state table ${tableName}: its role needs dynamodb:GetItem, PutItem, UpdateItem, DeleteItem and Scan on that table (serverless.yml grants them).`,
+      { cause: error },
+    );
+  }
+  return error;
 }
 
 // ------------------------------------------------------------------ items

@@ -11,7 +11,7 @@ import { type Input, asInput } from './input.js';
 import { SecretStore, type ServiceEventName } from './model.js';
 import { type RotationInvoker, type RotationRecord, RotationDriver } from './rotation.js';
 import { type ScheduleOptions, startSchedule } from './schedule.js';
-import { type ExtraRoute, type RunningServer, startServer } from './server.js';
+import { type RunningServer, startServer } from './server.js';
 
 export interface SecretsManagerEmulatorOptions {
   /** Default 'us-east-1'. */
@@ -171,7 +171,7 @@ export class SecretsManagerEmulator {
     }
   }
 
-  listen(options?: { port?: number; host?: string; routes?: ExtraRoute[] }): Promise<RunningServer> {
+  listen(options?: { port?: number; host?: string }): Promise<RunningServer> {
     return startServer((operation, input) => this.handle(operation, input), options);
   }
 

@@ -216,6 +216,15 @@ export class StytchEmulator {
 
   // ---- faults and rate limit ------------------------------------------------
 
+  /**
+   * Called for every request that passed the rate limit and the queued faults,
+   * before its effect and again after it (before the answer): a test may
+   * delay either (a slow request, a slow answer) or answer 'drop' (the
+   * connection fails; after the effect, the answer is lost). For races made on
+   * purpose and for the concurrency fuzzer.
+   */
+  interceptor: ((call: { operation: string; clientId: string | undefined; phase: 'before' | 'after' }) => Promise<'drop' | void> | 'drop' | void) | undefined;
+
   addFault(fault: Fault): void {
     if (!FAULT_MODES.includes(fault.mode)) throw new Error(`Unknown fault mode ${String(fault.mode)}`);
     if (fault.operation !== undefined && !OPERATIONS.includes(fault.operation)) {
@@ -358,7 +367,16 @@ export class StytchEmulator {
       }
     }
 
+    if (this.interceptor && (await this.interceptor({ operation: route.operation, clientId, phase: 'before' })) === 'drop') {
+      record(0, 'drop');
+      return { kind: 'drop' };
+    }
     const response = this.#dispatch(route, req);
+    if (this.interceptor && (await this.interceptor({ operation: route.operation, clientId, phase: 'after' })) === 'drop') {
+      // The effect happened; the answer is lost.
+      record(0, 'drop');
+      return { kind: 'drop' };
+    }
     // 'after': the effect above happened; only the answer is lost.
     if (fault?.mode === 'after') return respond(this.#faultResponse(route, fault), 'after');
     return respond(response, fault?.mode);
