@@ -130,7 +130,9 @@ export function createHandler(options: HandlerOptions = {}) {
 
       if (!step) {
         try {
-          const result = await runSweep({ ...deps, stopBy: deadline - Math.min(SWEEP_TAIL_MS, remaining / 4), concurrency: SWEEP_CONCURRENCY });
+          // On the leases' clock, like every time the sweep compares (its budget is the same either way).
+          const stopBy = clock.now() + (deadline - started) - Math.min(SWEEP_TAIL_MS, remaining / 4);
+          const result = await runSweep({ ...deps, stopBy, concurrency: SWEEP_CONCURRENCY });
           count('SweepSucceeded');
           logger.info('Sweep succeeded', { result });
         } catch (error) {

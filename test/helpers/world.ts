@@ -119,6 +119,14 @@ export interface InvocationRecord {
   error?: Error;
 }
 
+/** A call held on purpose (World.pause). */
+export interface Gate {
+  readonly when: 'before' | 'after';
+  /** Resolves with the call once it is held. */
+  readonly reached: Promise<ExternalCall>;
+  release(): void;
+}
+
 export type CallInterceptor = (call: ExternalCall) => CallFault | undefined;
 
 type Handler = ReturnType<typeof createHandler>;
@@ -455,6 +463,36 @@ export class World {
     }
   }
 
+  /**
+   * Holds the next call that matches, before it reaches the service or after
+   * its effect (its answer held back), until `release()`: the way a race is
+   * made to happen on purpose. `reached` resolves when the call is held.
+   */
+  pause(match: (call: ExternalCall) => boolean, when: 'before' | 'after' = 'before'): Gate {
+    let reached!: (call: ExternalCall) => void;
+    let release!: () => void;
+    const gate: Gate & { match: typeof match; hold: (call: ExternalCall) => Promise<void> } = {
+      when,
+      match,
+      reached: new Promise<ExternalCall>((resolve) => (reached = resolve)),
+      release: () => release(),
+      hold: (call) => {
+        reached(call);
+        return opened;
+      },
+    };
+    const opened = new Promise<void>((resolve) => (release = resolve));
+    this.gates.push(gate);
+    return gate;
+  }
+
+  private readonly gates: Array<Gate & { match: (call: ExternalCall) => boolean; hold: (call: ExternalCall) => Promise<void> }> = [];
+
+  private takeGate(call: ExternalCall) {
+    const index = this.gates.findIndex((g) => g.match(call));
+    return index < 0 ? undefined : this.gates.splice(index, 1)[0];
+  }
+
   /** Moves the handler's clock on (overlap windows end, leases expire). */
   advance(ms: number): void {
     this.clockOffset += ms;
@@ -620,8 +658,11 @@ export class World {
       }
       call.fault = fault;
     }
+    const gate = this.takeGate(call);
     try {
+      if (gate?.when === 'before') await gate.hold(call);
       const result = await run(fault);
+      if (gate?.when === 'after') await gate.hold(call);
       const status = result instanceof Response ? result.status : (result as { response?: { statusCode?: number } } | undefined)?.response?.statusCode;
       call.result = status === undefined ? { ok: true } : { ok: status < 300, status };
       return result;
