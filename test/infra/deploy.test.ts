@@ -4,12 +4,13 @@
 // CloudFormation evaluates it, for several parameter sets, by a small evaluator of the
 // intrinsic functions the template uses. Then cfn-lint checks the template.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isScheduledEvent, scheduledEventSchema } from '../../functions/lib/schemas.js';
 
 const run = promisify(execFile);
 
@@ -36,6 +37,9 @@ const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:stytch-secret-rotation-test-
 const RULE_ARN = `arn:aws:events:${REGION}:${ACCOUNT}:rule/stytch-secret-rotation-test-RotationFailureRule-X2`;
 const ALARM_ARN = `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${FUNCTION_NAME}-errors`;
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/stytch-secret-rotation-test-RotateStytchSecretRole-X3`;
+const TABLE_NAME = 'stytch-secret-rotation-test-RotationStateTable-X5';
+const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${TABLE_NAME}`;
+const SWEEP_RULE_ARN = `arn:aws:events:${REGION}:${ACCOUNT}:rule/stytch-secret-rotation-test-RetirementSweepRule-X6`;
 const REFS: Record<string, string> = {
   StytchCredentialsSecret: CREDENTIALS_SECRET,
   ExampleStytchClientSecret: EXAMPLE_SECRET,
@@ -43,6 +47,8 @@ const REFS: Record<string, string> = {
   RotateStytchSecretLambdaFunction: FUNCTION_NAME,
   RotateStytchSecretRole: 'stytch-secret-rotation-test-RotateStytchSecretRole-X3',
   ServerlessDeploymentBucket: 'stytch-secret-rotation-te-serverlessdeploymentbuck-x4',
+  RotationStateTable: TABLE_NAME,
+  RetirementSweepRule: 'stytch-secret-rotation-test-RetirementSweepRule-X6',
 };
 const GET_ATTS: Record<string, string> = {
   'RotateStytchSecretLambdaFunction.Arn': FUNCTION_ARN,
@@ -51,6 +57,8 @@ const GET_ATTS: Record<string, string> = {
   'RotationFailureRule.Arn': RULE_ARN,
   'RotateStytchSecretErrorsAlarm.Arn': ALARM_ARN,
   'ServerlessDeploymentBucket.Arn': 'arn:aws:s3:::stytch-secret-rotation-te-serverlessdeploymentbuck-x4',
+  'RotationStateTable.Arn': TABLE_ARN,
+  'RetirementSweepRule.Arn': SWEEP_RULE_ARN,
 };
 const PSEUDO: Record<string, string> = {
   'AWS::AccountId': ACCOUNT,
@@ -83,7 +91,10 @@ interface Resource {
   UpdateReplacePolicy?: string;
 }
 interface Template {
-  Parameters: Record<string, { Type: string; Default?: string | number; AllowedValues?: Json[]; AllowedPattern?: string }>;
+  Parameters: Record<
+    string,
+    { Type: string; Default?: string | number; AllowedValues?: Json[]; AllowedPattern?: string; MinValue?: number; MaxValue?: number }
+  >;
   Conditions: Record<string, Json>;
   Resources: Record<string, Resource>;
   Outputs: Record<string, { Value: Json; Condition?: string }>;
@@ -111,6 +122,12 @@ class Evaluation {
       }
       if (spec.AllowedPattern && !new RegExp(spec.AllowedPattern).test(raw)) {
         throw new Error(`parameter ${name}: ${raw} does not match ${spec.AllowedPattern}`);
+      }
+      if (spec.Type === 'Number') {
+        const value = Number(raw);
+        if (raw.trim() === '' || Number.isNaN(value)) throw new Error(`parameter ${name}: ${raw} is not a number`);
+        if (spec.MinValue !== undefined && value < spec.MinValue) throw new Error(`parameter ${name}: ${raw} is below ${spec.MinValue}`);
+        if (spec.MaxValue !== undefined && value > spec.MaxValue) throw new Error(`parameter ${name}: ${raw} is above ${spec.MaxValue}`);
       }
       this.parameters[name] = spec.Type === 'CommaDelimitedList' ? raw.split(',') : raw;
     }
@@ -268,6 +285,26 @@ function zipEntries(path: string): string[] {
   return names;
 }
 
+/**
+ * The DynamoDB actions the function's code can make: every `...Command` it imports
+ * from the DynamoDB client, anywhere under functions/ (tests excluded), as IAM actions.
+ */
+function dynamoDBActionsInCode(): string[] {
+  const sources = (readdirSync(join(ROOT, 'functions'), { recursive: true }) as string[])
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+    .map((file) => readFileSync(join(ROOT, 'functions', file), 'utf8'));
+  const actions = new Set<string>();
+  for (const source of sources) {
+    for (const [, names = ''] of source.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'@aws-sdk\/client-dynamodb'/g)) {
+      for (const name of names.split(',').map((part) => part.trim().replace(/^type\s+/, ''))) {
+        const command = /^(\w+)Command$/.exec(name);
+        if (command) actions.add(`dynamodb:${command[1]}`);
+      }
+    }
+  }
+  return [...actions].sort();
+}
+
 /** cfn-lint from PATH or pyenv's shims; undefined when it is not installed. */
 async function findCfnLint(): Promise<string | undefined> {
   const candidates = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'cfn-lint'));
@@ -335,6 +372,12 @@ const READ_OWN_CREDENTIALS: Statement = {
   Action: 'secretsmanager:GetSecretValue',
   Resource: [CREDENTIALS_SECRET],
 };
+const USE_OWN_STATE_TABLE: Statement = {
+  Sid: 'UseOwnStateTable',
+  Effect: 'Allow',
+  Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
+  Resource: TABLE_ARN,
+};
 const WRITE_OWN_LOGS: Statement = {
   Sid: 'WriteOwnLogs',
   Effect: 'Allow',
@@ -356,7 +399,7 @@ const rotate = (resources: string[]): Statement => ({
 
 describe('Deployment: serverless.yml packaged by osls', () => {
   describe('IAM: execution role', () => {
-    it('grants exactly rotation, credentials, KMS and logs when every option is on', () => {
+    it('grants exactly rotation, credentials, KMS, state table and logs when every option is on', () => {
       // Act
       const statements = rolePolicy(new Evaluation(template));
 
@@ -371,6 +414,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
           Resource: KMS_KEY,
           Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } },
         },
+        USE_OWN_STATE_TABLE,
         WRITE_OWN_LOGS,
       ]);
     });
@@ -387,7 +431,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       );
 
       // Assess
-      expect(statements).toEqual([rotate([ROTATED_1]), READ_OWN_CREDENTIALS, WRITE_OWN_LOGS]);
+      expect(statements).toEqual([rotate([ROTATED_1]), READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
     });
 
     it('rotates only the example secret when no other secret is given', () => {
@@ -395,7 +439,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         new Evaluation(template, { RotatedSecretArns: '', ExtraCredentialsSecretArns: '', KmsKeyArn: '' }),
       );
 
-      expect(statements).toEqual([rotate([EXAMPLE_SECRET]), READ_OWN_CREDENTIALS, WRITE_OWN_LOGS]);
+      expect(statements).toEqual([rotate([EXAMPLE_SECRET]), READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
     });
 
     it('has no rotation statement at all (rather than one without resources) when there is nothing to rotate', () => {
@@ -408,7 +452,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         }),
       );
 
-      expect(statements).toEqual([READ_OWN_CREDENTIALS, WRITE_OWN_LOGS]);
+      expect(statements).toEqual([READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
     });
 
     it('builds the function ARN of the rotation condition without a GetAtt (no dependency cycle)', () => {
@@ -428,6 +472,22 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       expect(kms).toMatchObject({ 'Fn::If': ['HasKmsKey', { Sid: 'UseSecretsKeyViaSecretsManager' }, { Ref: 'AWS::NoValue' }] });
       expect(new Evaluation(template, { KmsKeyArn: '' }).condition('HasKmsKey')).toBe(false);
       expect(new Evaluation(template, { KmsKeyArn: KMS_KEY }).condition('HasKmsKey')).toBe(true);
+    });
+
+    it('allows on the state table exactly the DynamoDB calls the code makes, on that table only', () => {
+      const table = rolePolicy(new Evaluation(template)).filter((statement) =>
+        asList(statement.Action).some((action) => action.startsWith('dynamodb:')),
+      );
+
+      expect(table).toEqual([USE_OWN_STATE_TABLE]);
+      // No index ARN (`table/NAME/index/...`), no other table, no wildcard.
+      expect(table[0]?.Resource).toBe(TABLE_ARN);
+      // The code imports GetItem, PutItem, UpdateItem, DeleteItem and Scan commands: a new
+      // call in the code fails here until the role allows it, and an unused grant too.
+      expect(dynamoDBActionsInCode()).toEqual([...asList(USE_OWN_STATE_TABLE.Action)].sort());
+      expect(resource('RotateStytchSecretRole').Properties.Policies).toMatchObject([
+        { PolicyDocument: { Statement: expect.arrayContaining([{ ...USE_OWN_STATE_TABLE, Resource: { 'Fn::GetAtt': ['RotationStateTable', 'Arn'] } }]) } },
+      ]);
     });
 
     it('lets only Lambda assume the role, and attaches no managed policy', () => {
@@ -491,19 +551,40 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
         POWERTOOLS_METRICS_NAMESPACE: 'StytchSecretRotation',
         POWERTOOLS_LOG_LEVEL: 'INFO',
+        ROTATION_STATE_TABLE: TABLE_NAME,
+        PREVIOUS_SECRET_GRACE_SECONDS: '3600',
         NODE_OPTIONS: '--enable-source-maps',
       });
-      expect(variables({ StytchApiBaseUrl: 'https://test.stytch.com', LogLevel: 'DEBUG' })).toMatchObject({
+      expect(variables({ StytchApiBaseUrl: 'https://test.stytch.com', LogLevel: 'DEBUG', PreviousSecretGraceSeconds: '0' })).toMatchObject({
         STYTCH_API_BASE_URL: 'https://test.stytch.com',
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
+        PREVIOUS_SECRET_GRACE_SECONDS: '0',
       });
     });
 
-    it('lets Secrets Manager of this account invoke it, and nobody else', () => {
-      const permissions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Permission');
+    it('takes the overlap window from previousSecretGraceSeconds: 3600 by default, 0 to a week, as the function accepts', () => {
+      const window = template.Parameters.PreviousSecretGraceSeconds;
+      const accepts = (value: string) => {
+        try {
+          new Evaluation(template, { PreviousSecretGraceSeconds: value });
+          return true;
+        } catch {
+          return false;
+        }
+      };
 
-      expect(permissions).toEqual([
-        {
+      expect(window).toMatchObject({ Type: 'Number', MinValue: 0, MaxValue: 604800 });
+      expect(String(window?.Default)).toBe('3600');
+      expect(['0', '1', '3600', '604800'].filter(accepts)).toEqual(['0', '1', '3600', '604800']);
+      // Above a week the function refuses every event: the deploy fails instead.
+      expect(['604801', '-1', 'an hour'].filter(accepts)).toEqual([]);
+    });
+
+    it('lets Secrets Manager of this account and the sweep rule invoke it, and nobody else', () => {
+      const permissions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Permission');
+
+      expect(Object.fromEntries(permissions)).toEqual({
+        RotateStytchSecretInvokePermission: {
           Type: 'AWS::Lambda::Permission',
           Properties: {
             FunctionName: { 'Fn::GetAtt': ['RotateStytchSecretLambdaFunction', 'Arn'] },
@@ -512,7 +593,22 @@ describe('Deployment: serverless.yml packaged by osls', () => {
             SourceAccount: { Ref: 'AWS::AccountId' },
           },
         },
-      ]);
+        // EventBridge only for the one rule: without SourceArn any rule, in any account,
+        // could start sweeps.
+        RetirementSweepInvokePermission: {
+          Type: 'AWS::Lambda::Permission',
+          Properties: {
+            FunctionName: { 'Fn::GetAtt': ['RotateStytchSecretLambdaFunction', 'Arn'] },
+            Action: 'lambda:InvokeFunction',
+            Principal: 'events.amazonaws.com',
+            SourceArn: { 'Fn::GetAtt': ['RetirementSweepRule', 'Arn'] },
+          },
+        },
+      });
+      expect(new Evaluation(template).resolve(resource('RetirementSweepInvokePermission').Properties)).toMatchObject({
+        FunctionName: FUNCTION_ARN,
+        SourceArn: SWEEP_RULE_ARN,
+      });
     });
 
     it('keeps its logs in its own log group, 90 days by default', () => {
@@ -568,6 +664,69 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         RotationRules: { ScheduleExpression: 'rate(30 days)', Duration: '2h' },
         RotateImmediatelyOnUpdate: false,
       });
+    });
+  });
+
+  describe('State table', () => {
+    it('is on demand, keyed by pk (String) alone, with TTL on expires_at, PITR and KMS encryption', () => {
+      const table = resource('RotationStateTable');
+
+      expect(table.Type).toBe('AWS::DynamoDB::Table');
+      expect(table.Condition).toBeUndefined();
+      expect(table.Properties).toEqual({
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        // No RANGE key, no index: the function reads and writes by pk and scans.
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+      });
+      // CloudFormation names it: no TableName, so stacks and stages never collide.
+      expect(table.Properties).not.toHaveProperty('TableName');
+    });
+
+    it('is kept when the stack is deleted or the table replaced: it holds bindings and due retirements', () => {
+      expect(resource('RotationStateTable')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    });
+  });
+
+  describe('Retirement sweep', () => {
+    it('invokes the function on the sweepSchedule, rate(5 minutes) by default', () => {
+      const rule = resource('RetirementSweepRule');
+      const properties = (overrides: Record<string, string> = {}) => new Evaluation(template, overrides).resolve(rule.Properties) as JsonObject;
+
+      expect(rule.Type).toBe('AWS::Events::Rule');
+      expect(template.Parameters.SweepSchedule?.Default).toBe('rate(5 minutes)');
+      expect(properties()).toEqual({
+        Description: expect.any(String),
+        ScheduleExpression: 'rate(5 minutes)',
+        State: 'ENABLED',
+        Targets: [{ Id: 'retirement-sweep', Arn: FUNCTION_ARN }],
+      });
+      expect(properties({ SweepSchedule: 'cron(0/10 * * * ? *)' }).ScheduleExpression).toBe('cron(0/10 * * * ? *)');
+      expect(() => new Evaluation(template, { SweepSchedule: 'every 5 minutes' })).toThrow(/does not match/);
+    });
+
+    it('sends the standard scheduled event, which the function takes for a sweep', () => {
+      const [target] = resource('RetirementSweepRule').Properties.Targets as JsonObject[];
+
+      // No Input, InputPath or InputTransformer: EventBridge then sends its own event.
+      expect(Object.keys(target ?? {}).sort()).toEqual(['Arn', 'Id']);
+      const event = {
+        version: '0',
+        id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        account: ACCOUNT,
+        time: '2026-01-01T00:05:00Z',
+        region: REGION,
+        resources: [SWEEP_RULE_ARN],
+        detail: {},
+      };
+      expect(isScheduledEvent(event)).toBe(true);
+      expect(scheduledEventSchema.safeParse(event).success).toBe(true);
     });
   });
 
@@ -643,7 +802,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
     });
   });
 
-  it('outputs the function, role, credentials secret and topic ARNs', () => {
+  it('outputs the function, role, credentials secret, state table and topic', () => {
     const evaluation = new Evaluation(template);
     const outputs = Object.fromEntries(
       Object.entries(template.Outputs).map(([key, output]) => [key, evaluation.resolve(output.Value)]),
@@ -654,6 +813,8 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       RotationFunctionRoleArn: ROLE_ARN,
       StytchCredentialsSecretArn: CREDENTIALS_SECRET,
       RotationAlertsTopicArn: TOPIC_ARN,
+      RotationStateTableName: TABLE_NAME,
+      RotationStateTableArn: TABLE_ARN,
     });
   });
 
