@@ -367,6 +367,8 @@ async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSec
       deps.metrics.count('HalfDoneCompleted');
     }
     await tolerateNotRotating(stytch, () => stytch.rotate(r.clientId));
+    // The previous secret is retired: its record goes with the lease, even if rotate/start fails next.
+    r.retirement = null;
   } else if (state.nextSecretLast4 !== null) {
     // II: an orphan (a lost rotate/start answer, a crash before the put, or a
     // rotation started by hand). Nobody holds it, so nobody can be using it.

@@ -92,7 +92,15 @@ export async function runSweep(deps: SweepDeps): Promise<SweepResult> {
 /** One client: under its lease, retire the previous secret if, and only if, that leaves AWSCURRENT's secret working. */
 async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome> {
   const binding = record.binding;
-  if (!binding) return 'not-due';
+  if (!binding) {
+    // An administrator rebound the secret elsewhere: the client owes a retirement no secret can vouch for.
+    deps.metrics.count('RetirementDeferred');
+    deps.logger.warn('A due retirement belongs to a client no secret is bound to (rebound by an administrator): bind it again, or retire it with the CLI', {
+      clientId: record.ref.clientId,
+      previousLast4: record.retirement?.previousLast4,
+    });
+    return 'deferred';
+  }
   let lease: HeldLease;
   try {
     lease = await takeLease(

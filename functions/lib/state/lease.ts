@@ -73,7 +73,15 @@ export async function takeLease(table: StateTable, request: Omit<LeaseRequest, '
   let poll = FIRST_POLL_MS;
   let reported = false;
   for (;;) {
-    const result: AcquireResult = await table.acquire({ ...request, now: clock.now() });
+    let result: AcquireResult;
+    try {
+      result = await table.acquire({ ...request, now: clock.now() });
+    } catch (error) {
+      // The write may have taken effect with its answer lost: give back what may be ours (a no-op
+      // if it is not), so a reattempt does not wait for it to expire. Best effort.
+      await table.release(request.binding, request.holder).catch(() => undefined);
+      throw error;
+    }
     if (result.kind === 'acquired') {
       if (result.tookOverExpired) options.onEvent?.({ kind: 'took-over-expired', lease: result.tookOverExpired });
       if (result.bound) options.onEvent?.({ kind: 'bound' });

@@ -208,8 +208,12 @@ export class StateTable {
       if (taken) return taken;
       // Why did the condition fail? Read the item (consistent) and decide.
       const record = await this.readClient(request.binding);
+      if (record?.binding) assertClientBoundTo(record.binding, request.binding);
+      if (record?.lease?.holder === request.holder && (record.binding || !request.bind)) {
+        // Ours already: the SDK retried a write whose first answer was lost after it took effect.
+        return { kind: 'acquired', previous: record, tookOverExpired: undefined, bound: false };
+      }
       if (record?.binding) {
-        assertClientBoundTo(record.binding, request.binding);
         if (record.lease && record.lease.until >= request.now) return { kind: 'held', lease: record.lease };
       } else if (record?.lease && record.lease.until >= request.now) {
         return { kind: 'held', lease: record.lease };
@@ -236,35 +240,40 @@ export class StateTable {
     const values: Item = { ':holder': S(holder) };
     if (retirement === null) remove.push(...RETIREMENT_ATTRIBUTES);
     if (retirement) Object.assign(values, retirementValues(retirement, set));
+    let after: Item | undefined;
     try {
-      await this.client.send(
+      const out = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: S(clientKey(ref)) },
           UpdateExpression: `${set.length ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
-          ConditionExpression: 'lease_holder = :holder AND attribute_exists(secret_arn)',
+          ConditionExpression: 'lease_holder = :holder',
           ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return true;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-    // A lease-only item (no binding) goes away with its lease.
-    try {
-      await this.client.send(
-        new DeleteItemCommand({
-          TableName: this.tableName,
-          Key: { pk: S(clientKey(ref)) },
-          ConditionExpression: 'lease_holder = :holder AND attribute_not_exists(secret_arn)',
-          ExpressionAttributeValues: { ':holder': S(holder) },
-        }),
-      );
-      return true;
+      after = out.Attributes;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+    // An item that held nothing but this lease goes away with it (bound items, and
+    // clients an administrator detached that still owe a retirement, stay).
+    if (after && !after.secret_arn && !after.retire_due) {
+      await this.client
+        .send(
+          new DeleteItemCommand({
+            TableName: this.tableName,
+            Key: { pk: S(clientKey(ref)) },
+            ConditionExpression: 'attribute_not_exists(secret_arn) AND attribute_not_exists(retire_due) AND attribute_not_exists(lease_holder)',
+          }),
+        )
+        .catch((error: unknown) => {
+          // Taken or bound meanwhile: it is someone else's now. TTL removes it otherwise.
+          if (!isConditionFailure(error)) throw error;
+        });
+    }
+    return true;
   }
 
   // ------------------------------------------------------------------ an administrator's acts (the CLI)
@@ -437,31 +446,36 @@ export class StateTable {
 
   /** A lease on a client no secret is bound to (an operator's act): the item expires with TTL. */
   private async takeLeaseOnly(request: LeaseRequest): Promise<AcquireResult | undefined> {
-    try {
-      const out = await this.client.send(
+    const values: Item = {
+      ':p': S(request.binding.projectId),
+      ':c': S(request.binding.clientId),
+      ':holder': S(request.holder),
+      ':until': N(request.until),
+      ':what': S(request.what),
+      ':now': N(request.now),
+    };
+    const take = async (withTtl: boolean) =>
+      await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: S(clientKey(request.binding)) },
-          UpdateExpression: 'SET project_id = :p, client_id = :c, lease_holder = :holder, lease_until = :until, lease_what = :what, expires_at = :exp',
-          ConditionExpression: 'attribute_not_exists(secret_arn) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
-          ExpressionAttributeValues: {
-            ':p': S(request.binding.projectId),
-            ':c': S(request.binding.clientId),
-            ':holder': S(request.holder),
-            ':until': N(request.until),
-            ':what': S(request.what),
-            ':now': N(request.now),
-            ':exp': N(Math.ceil(request.until / 1000) + LEASE_ONLY_TTL_S),
-          },
+          UpdateExpression: `SET project_id = :p, client_id = :c, lease_holder = :holder, lease_until = :until, lease_what = :what${withTtl ? ', expires_at = :exp' : ''}`,
+          // TTL only for an item that holds nothing else: a detached client that still owes a retirement must not expire.
+          ConditionExpression: `attribute_not_exists(secret_arn) AND ${withTtl ? 'attribute_not_exists(retire_due) AND ' : ''}(attribute_not_exists(lease_until) OR lease_until < :now)`,
+          ExpressionAttributeValues: withTtl ? { ...values, ':exp': N(Math.ceil(request.until / 1000) + LEASE_ONLY_TTL_S) } : values,
           ReturnValues: 'ALL_OLD',
         }),
       );
-      const previous = out.Attributes ? toClientRecord(out.Attributes) : undefined;
-      return { kind: 'acquired', previous, tookOverExpired: previous?.lease, bound: false };
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
+    for (const withTtl of [true, false]) {
+      try {
+        const out = await take(withTtl);
+        const previous = out.Attributes ? toClientRecord(out.Attributes) : undefined;
+        return { kind: 'acquired', previous, tookOverExpired: previous?.lease, bound: false };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
     }
+    return undefined;
   }
 }
 
