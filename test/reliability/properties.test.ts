@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { concurrentAction, crash, outsideActions, rotationActions, secretsManagerFault, stytchFault } from './support/actions.js';
+import { concurrentAction, crash, outsideActions, rotationActions, secretsManagerFault, stateTableFault, stytchFault, windowActions } from './support/actions.js';
 import { type Action, runScenario, type ScenarioOptions } from './support/scenario.js';
 
 /**
@@ -17,7 +17,7 @@ import { type Action, runScenario, type ScenarioOptions } from './support/scenar
 const SEED = Number(process.env.FC_SEED ?? 20_261_126);
 const RUNS = Number(process.env.FC_RUNS ?? 700);
 
-const functionActions = [...rotationActions, stytchFault, secretsManagerFault, crash];
+const functionActions = [...rotationActions, stytchFault, secretsManagerFault, stateTableFault, crash];
 const outsideAction = outsideActions();
 
 const options: fc.Arbitrary<ScenarioOptions> = fc.record({
@@ -25,7 +25,11 @@ const options: fc.Arbitrary<ScenarioOptions> = fc.record({
   rotationTokens: fc.boolean(),
 });
 
-const scenario = (actions: Array<fc.WeightedArbitrary<Action>>) => fc.tuple(fc.array(fc.oneof(...actions), { minLength: 1, maxLength: 10 }), options);
+const scenario = (actions: Array<fc.WeightedArbitrary<Action>>, opts: fc.Arbitrary<ScenarioOptions> = options) =>
+  fc.tuple(fc.array(fc.oneof(...actions), { minLength: 1, maxLength: 10 }), opts);
+
+/** An hour's overlap window: the previous secret works until a sweep after the window retires it. */
+const windowOptions: fc.Arbitrary<ScenarioOptions> = options.map((o) => ({ ...o, graceSeconds: 3600 }));
 
 const FAILURE_POLICY_OUTCOMES = ['RotationCancelled', 'RotationResumed', 'OrphanRepaired', 'HalfDoneCompleted', 'DeadPendingCleared'] as const;
 const tally = { runs: 0, invocations: 0, metrics: {} as Record<string, number>, ms: 0 };
@@ -46,13 +50,14 @@ async function assertProperty(
   seed: number,
   outcomes: readonly string[],
   numRuns = RUNS,
+  opts: fc.Arbitrary<ScenarioOptions> = options,
 ): Promise<void> {
   const started = performance.now();
   const before = tally.runs;
   const metricsBefore = { ...tally.metrics };
   try {
     await fc.assert(
-      fc.asyncProperty(scenario(actions), ([acts, opts]) => check(acts, opts)),
+      fc.asyncProperty(scenario(actions, opts), ([acts, o]) => check(acts, o)),
       { seed, numRuns },
     );
   } finally {
@@ -88,6 +93,21 @@ describe('Properties: random sequences of steps, duplicates, faults and outside 
     'two invocations of the same step at once (in two containers), among the same actions, keep I-V',
     async () => {
       await assertProperty('two at once', [...functionActions, concurrentAction], SEED + 1, ['RotationResumed', 'OrphanRepaired'], Math.round(RUNS * 0.6));
+    },
+    180_000,
+  );
+
+  it(
+    'with an overlap window: steps, duplicates, concurrent invocations, sweeps and time passing keep I-V, the previous secret working until its window ends and retired after it',
+    async () => {
+      await assertProperty(
+        'with an overlap window',
+        [...functionActions, concurrentAction, ...windowActions],
+        SEED + 3,
+        ['RotationResumed', 'PreviousSecretRetired', 'PreviousRetiredEarly'],
+        Math.round(RUNS * 0.6),
+        windowOptions,
+      );
     },
     180_000,
   );

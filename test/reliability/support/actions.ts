@@ -44,10 +44,33 @@ export const secretsManagerFault: Weighted = {
   }),
 };
 
+/** The state table failing: a lease not taken (the step fails, transient) or not given back (it expires). */
+export const stateTableFault: Weighted = {
+  weight: 1,
+  arbitrary: fc.record({
+    t: fc.constant('fault' as const),
+    target: fc.constant('dynamodb' as const),
+    skip: fc.nat(4),
+    times: fc.integer({ min: 1, max: 2 }),
+    when: fc.constantFrom('before' as const, 'after' as const),
+    failure: fc.constantFrom('InternalServiceError' as const, 'ThrottlingException' as const, 'NetworkError' as const),
+  }),
+};
+
 export const crash: Weighted = {
   weight: 1,
-  arbitrary: fc.record({ t: fc.constant('crash' as const), target: fc.constantFrom('stytch' as const, 'secretsmanager' as const), skip: fc.nat(6) }),
+  arbitrary: fc.record({
+    t: fc.constant('crash' as const),
+    target: fc.constantFrom('stytch' as const, 'secretsmanager' as const, 'dynamodb' as const),
+    skip: fc.nat(6),
+  }),
 };
+
+/** With an overlap window: the schedule's sweeps, and time passing until windows end. */
+export const windowActions: Weighted[] = [
+  { weight: 3, arbitrary: fc.constant({ t: 'sweep' as const }) },
+  { weight: 2, arbitrary: fc.constant({ t: 'windowEnds' as const }) },
+];
 
 export const concurrentAction: Weighted = { weight: 4, arbitrary: fc.record({ t: fc.constant('concurrent' as const), step }) };
 

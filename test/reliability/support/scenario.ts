@@ -18,6 +18,11 @@
  * Secrets Manager does not hold (a dashboard start, AWSPENDING removed or
  * abandoned by a manual put), until the function has run rotate/start again.
  *
+ * With an overlap window (graceSeconds > 0), III reads: the previous secret
+ * stays accepted while its retirement is recorded and not yet due (unless
+ * something outside retired it), and once the window has ended a sweep
+ * retires it; checked on every action and on the final clean rotation.
+ *
  * IV: a step repeated at once (nothing in between, no fault) succeeds again
  * and changes nothing; a rotation that nothing outside touched is never
  * abandoned, whatever faults, crashes, duplicates, concurrent invocations and
@@ -65,6 +70,10 @@ export type Action =
   | { t: 'attempt' }
   /** RotateSecret's first move only: a new token labelled AWSPENDING, no step run yet. */
   | { t: 'begin' }
+  /** The retirement sweep (the EventBridge schedule's event). */
+  | { t: 'sweep' }
+  /** Time passes until every overlap window has ended (leases expire too). */
+  | { t: 'windowEnds' }
   /** The `times` calls to `target` after the next `skip` ones fail (each once). */
   | { t: 'fault'; target: Service; skip: number; times: number; when: 'before' | 'after'; failure: SecretsManagerFailure | StytchFailure }
   /** The call to `target` after the next `skip` ones takes effect, then the Lambda dies. */
@@ -74,6 +83,8 @@ export type Action =
 export interface ScenarioOptions {
   kind?: 'connected_app' | 'm2m';
   rotationTokens?: boolean;
+  /** PREVIOUS_SECRET_GRACE_SECONDS (default 0: the previous secret is retired in finishSecret). */
+  graceSeconds?: number;
   /** The handler under test (default: from source). */
   createHandler?: WorldOptions['createHandler'];
 }
@@ -101,6 +112,7 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     rotationTokens: options.rotationTokens ?? false,
     maxAttempts: 1,
     smTransport: 'direct',
+    env: { PREVIOUS_SECRET_GRACE_SECONDS: String(options.graceSeconds ?? 0) },
     ...(options.createHandler ? { createHandler: options.createHandler } : {}),
   }).init();
   const violations: string[] = [];
@@ -115,6 +127,9 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
   const crashed = new Set<number>();
   let orphanExcused = false;
   let label = '';
+  const windowed = (options.graceSeconds ?? 0) > 0;
+  /** Something outside the function changed Stytch's secrets: the previous secret may be gone early. */
+  let stytchTouchedOutside = false;
 
   const fail = (message: string) => violations.push(`${label}: ${message}`);
 
@@ -259,6 +274,12 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
         case 'begin':
           if (pendingToken(world) === undefined) tokens.push(await world.beginRotation());
           break;
+        case 'sweep':
+          await functionAction(() => world.sweep());
+          break;
+        case 'windowEnds':
+          world.advance((options.graceSeconds ?? 0) * 1000 + 60_000);
+          break;
         case 'fault':
           armed.push({
             target: action.target,
@@ -282,6 +303,7 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
           const token = latest();
           if (token !== undefined && action.what !== 'coldStart') interfered.add(token);
           await outside(world, action.what, outsideSecrets, project);
+          if (['dashboardCancel', 'dashboardStart', 'dashboardRotate'].includes(action.what)) stytchTouchedOutside = true;
           if (['dashboardStart', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'putCurrentRejected'].includes(action.what)) orphanExcused = true;
           if (acceptedBefore && !currentAccepted(world) && !MAY_BREAK_I.has(action.what)) {
             fail(`test model: ${action.what} broke I although it is not expected to`);
@@ -309,9 +331,22 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
         }
       }
 
+      // ---- III with a window: a recorded retirement that is not due yet means the previous secret still works
+      if (windowed && !stytchTouchedOutside) {
+        const item = await world.stateItem();
+        const dueAt = Number((item?.retire_due as { N?: string } | undefined)?.N ?? NaN);
+        const previous4 = (item?.retire_previous_last4 as { S?: string } | undefined)?.S;
+        const state = world.stytchState();
+        // A newer rotation's createSecret retires it early (Stytch holds one next secret): allowed.
+        const newer = tokens.some((t) => t !== (item?.retire_version as { S?: string } | undefined)?.S && world.invocations.some((i) => i.token === t && i.step === 'createSecret'));
+        if (!newer && dueAt > world.clock.now() && previous4 && state.clientSecretLast4 !== previous4 && state.nextClientSecretLast4 !== previous4) {
+          fail(`III: the previous secret (…${previous4}) was retired before its window ended, with no newer rotation under way`);
+        }
+      }
+
       // ---- III after a completed rotation of the latest token
       const token = latest();
-      if (token !== undefined && !interfered.has(token) && action.t !== 'outside' && action.t !== 'fault' && action.t !== 'crash') {
+      if (!windowed && token !== undefined && !interfered.has(token) && action.t !== 'outside' && action.t !== 'fault' && action.t !== 'crash') {
         const completed = world.sm.rotationHistory(world.secretArn).some((r) => r.token === token && r.outcome === 'succeeded');
         const finishOk = thisStep?.step === 'finishSecret' && thisStep.ok && thisStep.token === token;
         if ((completed || finishOk) && stagesOf(token).includes('AWSCURRENT')) {
@@ -369,8 +404,15 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     guard = undefined;
     if (clean.outcome !== 'succeeded' || clean.attempts.length !== 1) fail(`the final clean rotation did not succeed at once: ${describeRecord(clean)}`);
     if (!currentAccepted(world)) fail('I: AWSCURRENT is not accepted after the final clean rotation');
+    if (windowed) {
+      // I for apps that cached it: the previous secret works through the window; III: a sweep after it retires it.
+      if (!world.stytch.isAccepted(world.client.client_id, previous)) fail('I: the secret before the final clean rotation was rejected inside its overlap window');
+      world.advance((options.graceSeconds ?? 0) * 1000 + 60_000);
+      await world.sweep().catch((error: unknown) => fail(`III: the sweep after the window failed: ${(error as Error).message}`));
+      if (!currentAccepted(world)) fail('I: AWSCURRENT is not accepted after the sweep');
+    }
     if (world.stytch.isAccepted(world.client.client_id, previous) && previous !== currentVersion(world).secret) {
-      fail('III: the secret before the final clean rotation is still accepted');
+      fail(`III: the secret before the final clean rotation is still accepted${windowed ? ' after its window and a sweep' : ''}`);
     }
     if (world.stytchState().nextClientSecretLast4 !== null) fail('III: Stytch still has a rotation in progress after the final clean rotation');
     const starts = deliveredRotateStarts(world, from).length;
