@@ -50,21 +50,40 @@ export interface Check {
   why?: string;
 }
 
-export interface DemoReport {
+/** What the report's first lines name: where everything runs. */
+export interface DemoSetup {
   bundle: string;
-  secretsManagerUrl: string;
+  /** The one port that answers Secrets Manager, DynamoDB and Lambda Invoke. */
+  awsUrl: string;
   stytchUrl: string;
   secretName: string;
   client: string;
+  graceSeconds: number;
+}
+
+export interface RotationView {
+  secretName: string;
   outcome: string;
   attempts: StepView[][];
   stytchCalls: string;
-  stytchBefore: StytchView;
-  stytchAfter: StytchView;
+}
+
+/** One invocation of the retirement sweep, as the demo saw it. */
+export interface SweepView {
+  at: Date;
+  /** When it ran, in words ("inside the window"). */
+  label: string;
+  ok: boolean;
+  ms: number;
+  /** What it did ("retired …wRQa"), or its error. */
+  text: string;
+}
+
+export interface EndState {
+  /** Stytch's view of the client before the rotation, right after it, and after the sweep. */
+  stytch: { before: StytchView; rotated: StytchView; swept: StytchView };
   versionsBefore: VersionView[];
   versionsAfter: VersionView[];
-  checks: Check[];
-  totalMs: number;
 }
 
 /** How a secret is shown anywhere: its last four characters only. */
@@ -83,17 +102,23 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
-export function formatReport(r: DemoReport, s: Style): string {
+/** Epoch ms as UTC wall-clock time, to the tenth of a second (windows of a few seconds need it). */
+export const clock = (at: number | Date): string => new Date(at).toISOString().slice(11, 21);
+
+export function formatSetup(r: DemoSetup, s: Style): string {
+  return [
+    s.bold(`Stytch secret rotation on the local stack, with the built function ${r.bundle}`),
+    `  AWS              ${r.awsUrl}  (Secrets Manager, DynamoDB and Lambda emulators, one port)`,
+    `  Stytch           ${r.stytchUrl}  (emulator)`,
+    `  Secret           ${r.secretName}  (${r.client})`,
+    `  Overlap window   ${r.graceSeconds} s: how long the old secret keeps working after AWSCURRENT moves`,
+    '',
+  ].join('\n');
+}
+
+export function formatRotation(r: RotationView, s: Style): string {
   const lines: string[] = [];
   const attempts = r.attempts.length;
-  const failed = r.checks.filter((c) => !c.ok);
-
-  lines.push(s.bold(`Stytch secret rotation on the local stack, with the built function ${r.bundle}`));
-  lines.push(`  Secrets Manager  ${r.secretsManagerUrl}  (emulator, awsJson1_1)`);
-  lines.push(`  Stytch           ${r.stytchUrl}  (emulator)`);
-  lines.push(`  Secret           ${r.secretName}  (${r.client})`);
-  lines.push('');
-
   const outcome = r.outcome === 'succeeded' ? s.ok(r.outcome) : s.bad(r.outcome);
   lines.push(s.bold(`RotateSecret ${r.secretName}: `) + `${outcome} after ${attempts} attempt${attempts === 1 ? '' : 's'}`);
   r.attempts.forEach((steps, i) => {
@@ -106,12 +131,23 @@ export function formatReport(r: DemoReport, s: Style): string {
   });
   lines.push(s.dim(`  Stytch calls: ${r.stytchCalls}`));
   lines.push('');
+  return lines.join('\n');
+}
 
-  lines.push(s.bold('Stytch client'.padEnd(32) + 'before'.padEnd(9) + 'after'));
-  lines.push(`  ${'client_secret_last_four'.padEnd(30)}${(r.stytchBefore.secretLast4 ?? '-').padEnd(9)}${r.stytchAfter.secretLast4 ?? '-'}`);
-  lines.push(`  ${'next_client_secret_last_four'.padEnd(30)}${(r.stytchBefore.nextSecretLast4 ?? '-').padEnd(9)}${r.stytchAfter.nextSecretLast4 ?? '-'}`);
+/** One sweep of the demo, under the "Retirement sweep" title. */
+export function formatSweep(v: SweepView, s: Style): string {
+  const status = v.ok ? s.ok('ok    ') : s.bad('failed');
+  return `  ${clock(v.at)}  ${v.label.padEnd(18)} ${status} ${ms(v.ms).padStart(7)}  ${firstLine(v.text)}`;
+}
+
+export function formatEndState(r: EndState, s: Style): string {
+  const lines: string[] = [];
+  const cell = (value: string | null) => (value ?? '-').padEnd(9);
+  lines.push(s.bold('Stytch client'.padEnd(32) + 'before'.padEnd(9) + 'rotated'.padEnd(9) + 'swept'));
+  const { before, rotated, swept } = r.stytch;
+  lines.push(`  ${'client_secret_last_four'.padEnd(30)}${cell(before.secretLast4)}${cell(rotated.secretLast4)}${swept.secretLast4 ?? '-'}`);
+  lines.push(`  ${'next_client_secret_last_four'.padEnd(30)}${cell(before.nextSecretLast4)}${cell(rotated.nextSecretLast4)}${swept.nextSecretLast4 ?? '-'}`);
   lines.push('');
-
   for (const [title, versions] of [
     ['Secret versions before', r.versionsBefore],
     ['Secret versions after', r.versionsAfter],
@@ -123,19 +159,23 @@ export function formatReport(r: DemoReport, s: Style): string {
     }
   }
   lines.push('');
+  return lines.join('\n');
+}
 
-  lines.push(s.bold('Verdict'));
-  for (const check of r.checks) {
+export function formatVerdict(checks: Check[], totalMs: number, s: Style): string {
+  const lines = [s.bold('Verdict')];
+  const failed = checks.filter((c) => !c.ok);
+  for (const check of checks) {
     const mark = check.ok ? s.ok('ok  ') : s.bad('FAIL');
     lines.push(`  ${mark}  ${check.text}${check.ok || check.why === undefined ? '' : `: ${check.why}`}`);
   }
-  const seconds = (r.totalMs / 1000).toFixed(1);
+  const seconds = (totalMs / 1000).toFixed(1);
   lines.push(
     failed.length === 0
       ? s.ok(s.bold(`PASS: the rotation is verified (${seconds} s).`))
-      : s.bad(s.bold(`FAIL: ${failed.length} of ${r.checks.length} checks failed (${seconds} s); see the FAIL lines above.`)),
+      : s.bad(s.bold(`FAIL: ${failed.length} of ${checks.length} checks failed (${seconds} s); see the FAIL lines above.`)),
   );
-  return `${lines.join('\n')}\n`;
+  return lines.join('\n');
 }
 
 /** Wide enough for the demo's secret names, so step lines line up. */
@@ -153,6 +193,14 @@ export function formatStepLine(
   const what = step.configurationTest ? `${step.step} (configuration test)` : step.step;
   const error = step.error === undefined ? '' : `  ${firstLine(step.error)}`;
   return `${s.dim(time)} ${secretName.padEnd(NAME_WIDTH)}  ${shortId(step.token)}  ${what.padEnd(13)} ${status} ${ms(step.ms).padStart(7)}${error}`;
+}
+
+/** One line per retirement sweep (serve mode): who sent it, and what it did. */
+export function formatSweepLine(s: Style, at: Date, sweep: { trigger: string; ok: boolean; ms: number; text: string }): string {
+  const time = at.toISOString().slice(11, 19);
+  const status = sweep.ok ? s.ok('ok    ') : s.bad('failed');
+  const text = sweep.ok ? firstLine(sweep.text) : s.bad(firstLine(sweep.text));
+  return `${s.dim(time)} ${'retirement sweep'.padEnd(NAME_WIDTH)}  ${sweep.trigger.padEnd(8 + 2 + 13)} ${status} ${ms(sweep.ms).padStart(7)}  ${text}`;
 }
 
 /** One line per rotation outcome (serve mode). */
