@@ -8,6 +8,7 @@ import { CliError } from './errors.js';
 const COMMON_OPTIONS = {
   'secret-id': { type: 'string' },
   'credentials-secret-id': { type: 'string' },
+  'state-table': { type: 'string' },
   'endpoint-url': { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
@@ -18,8 +19,11 @@ export const COMMON_HELP = `Options for every command:
   --secret-id ID                 the rotated secret (name or ARN)
   --credentials-secret-id ID     the Stytch credentials secret; default: the secret's
                                  stytch_credentials_secret_id, else STYTCH_CREDENTIALS_SECRET_ID
-  --endpoint-url URL             Secrets Manager endpoint (default: AWS_ENDPOINT_URL_SECRETS_MANAGER,
-                                 AWS_ENDPOINT_URL, else AWS's)
+  --state-table NAME             the function's DynamoDB state table (bindings, leases,
+                                 overlap windows); default: ROTATION_STATE_TABLE
+  --endpoint-url URL             endpoint for both Secrets Manager and DynamoDB, as the local
+                                 stack serves them on one port (default: AWS_ENDPOINT_URL_SECRETS_MANAGER
+                                 and AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL, else AWS's)
   --region REGION                default: AWS_REGION or the profile's region
   --profile NAME                 default: AWS_PROFILE
   -h, --help                     this help
@@ -30,6 +34,8 @@ Secret values are never printed: only their last four characters.`;
 export interface CommonArgs {
   secretId: string;
   credentialsSecretId: string | undefined;
+  /** --state-table; undefined: ROTATION_STATE_TABLE, if set. */
+  stateTable: string | undefined;
   aws: AwsOptions;
   style: CommandStyle;
 }
@@ -63,12 +69,15 @@ export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
   };
   const aws: AwsOptions = { endpointUrl: str('endpoint-url'), region: str('region'), profile: str('profile') };
   const credentialsSecretId = str('credentials-secret-id');
+  const stateTable = str('state-table');
   const awsFlags: string[] = [];
   if (aws.endpointUrl) awsFlags.push('--endpoint-url', shellQuote(aws.endpointUrl));
   if (aws.region) awsFlags.push('--region', shellQuote(aws.region));
   if (aws.profile) awsFlags.push('--profile', shellQuote(aws.profile));
-  const cliFlags = credentialsSecretId ? ['--credentials-secret-id', shellQuote(credentialsSecretId)] : [];
-  return { common: { secretId, credentialsSecretId, aws, style: { cli, awsFlags, cliFlags } }, values };
+  const cliFlags: string[] = [];
+  if (credentialsSecretId) cliFlags.push('--credentials-secret-id', shellQuote(credentialsSecretId));
+  if (stateTable) cliFlags.push('--state-table', shellQuote(stateTable));
+  return { common: { secretId, credentialsSecretId, stateTable, aws, style: { cli, awsFlags, cliFlags } }, values };
 }
 
 /** `--timeout S`: seconds, a positive number. */

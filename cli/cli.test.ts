@@ -28,21 +28,43 @@ describe('Function: runCli', () => {
       const none = await run([]);
       expect(help.code).toBe(0);
       expect(help.out).toContain('Commands:');
-      expect(help.out).toMatch(/status[\s\S]*rotate[\s\S]*recover/);
+      expect(help.out).toMatch(/status[\s\S]*rotate[\s\S]*recover[\s\S]*retire[\s\S]*bind/);
+      expect(help.out).toContain('--state-table NAME or ROTATION_STATE_TABLE');
       expect(none.code).toBe(3);
       expect(none.err).toContain('Commands:');
     });
 
     it.each([
-      ['status', ['--json', 'drift', 'half-done', 'orphan-next-secret', 'dead-pending', 'pending-without-value', 'rotation-in-progress', 'Exit code']],
+      [
+        'status',
+        [
+          '--json',
+          'drift',
+          'binding-mismatch',
+          'half-done',
+          'retirement-overdue',
+          'orphan-next-secret',
+          'dead-pending',
+          'pending-without-value',
+          'rotation-in-progress',
+          'overlap-window',
+          'Binding',
+          'Lease',
+          'Window',
+          'Exit code',
+        ],
+      ],
       ['rotate', ['--wait', '--timeout', 'DescribeSecret']],
-      ['recover', ['--yes', '--cancel-rotation', 'dry run']],
-    ])('prints the options of %s for --help and for help <command>', async (command, words) => {
+      ['recover', ['--yes', '--cancel-rotation', 'dry run', 'lease', 'waits up to 10 s']],
+      ['retire', ['--yes', 'dry run', 'overlap window', "Stytch's rotate", 'lease', 'waits up to 10 s']],
+      ['bind', ['--yes', '--client-id', '--project-id', 'dry run', 'put-secret-value', 'lease']],
+    ])('prints the options of %s for --help and for help <command>, standing alone', async (command, words) => {
       const viaFlag = await run([command, '--help']);
       const viaHelp = await run(['help', command]);
       expect(viaFlag.code).toBe(0);
       expect(viaHelp.out).toBe(viaFlag.out);
-      for (const word of [...words, '--secret-id', '--endpoint-url', '--credentials-secret-id', '--profile', '--region']) expect(viaFlag.out).toContain(word);
+      for (const word of [...words, '--secret-id', '--endpoint-url', '--credentials-secret-id', '--state-table', '--profile', '--region']) expect(viaFlag.out).toContain(word);
+      expect(viaFlag.out).not.toMatch(/DESIGN|invariant/i);
     });
   });
 
@@ -56,6 +78,9 @@ describe('Function: runCli', () => {
       [['rotate', '--secret-id', 'x', '--wait', '--timeout', 'soon'], '--timeout must be a positive number of seconds'],
       [['rotate', '--secret-id', 'x', '--timeout', '5'], '--timeout only applies with --wait'],
       [['status', '--secret-id', 'x', '--region', ''], '--region must not be empty'],
+      [['status', '--secret-id', 'x', '--state-table', ''], '--state-table must not be empty'],
+      [['bind', '--secret-id', 'x', '--client-id', ''], '--client-id must not be empty'],
+      [['retire', '--secret-id', 'x', '--cancel-rotation'], "Unknown option '--cancel-rotation'"],
     ])('%j: %s', async (argv, message) => {
       const result = await run(argv as string[]);
       expect(result.code).toBe(3);
@@ -64,6 +89,21 @@ describe('Function: runCli', () => {
 
     it('points at the command help after a usage error', async () => {
       expect((await run(['status'])).err).toContain('See npm run cli -- status --help.');
+    });
+  });
+
+  describe('without a state table (exit 3 for the commands that change a client)', () => {
+    const noTable: RunOptions['runtime'] = { env: {} };
+    it.each([
+      [['recover', '--secret-id', 'x', '--yes'], "recover --yes needs the function's state table, and none is named"],
+      [['retire', '--secret-id', 'x'], "retire needs the function's state table, and none is named"],
+      [['bind', '--secret-id', 'x', '--yes'], "bind needs the function's state table, and none is named"],
+    ])('%j refuses before reading anything, naming --state-table and ROTATION_STATE_TABLE', async (argv, message) => {
+      const result = await run(argv, { ...noTable, ...refusing('ShouldNotBeCalled', 'no call expected') });
+      expect(result.code).toBe(3);
+      expect(result.err).toContain(message);
+      expect(result.err).toContain('--state-table NAME or ROTATION_STATE_TABLE');
+      expect(result.err).not.toContain('ShouldNotBeCalled');
     });
   });
 

@@ -2,7 +2,9 @@ import { defaultRuntime, type Runtime } from './context.js';
 import type { ExitCode } from './diagnose.js';
 import { CliError, explainError } from './errors.js';
 import type { CommandContext, Output } from './io.js';
+import { bindCommand } from './commands/bind.js';
 import { recoverCommand } from './commands/recover.js';
+import { retireCommand } from './commands/retire.js';
 import { rotateCommand } from './commands/rotate.js';
 import { statusCommand } from './commands/status.js';
 
@@ -16,20 +18,30 @@ export const MAIN_HELP = (cli: string) => `Usage: ${cli} <command> --secret-id I
 
 Operator tools for a secret rotated by the Stytch rotation function, built on the
 function's own code. Works against AWS or the local stack through the standard AWS
-configuration (--endpoint-url or AWS_ENDPOINT_URL_SECRETS_MANAGER for the local stack).
+configuration (--endpoint-url, or AWS_ENDPOINT_URL_SECRETS_MANAGER and
+AWS_ENDPOINT_URL_DYNAMODB, for the local stack). The function's DynamoDB state table
+(--state-table NAME or ROTATION_STATE_TABLE) holds each secret's binding to its
+client, the lease that lets one change at a time reach a client, and overlap windows.
 
 Commands:
-  status    versions, Stytch's secrets and the rotation configuration, with a verdict
-            and the command that fixes it (exit 0 consistent, 1 attention, 2 drift, 3 error)
+  status    versions, Stytch's secrets, the binding, the lease and the overlap window,
+            with a verdict and the command that fixes it
+            (exit 0 consistent or overlap window, 1 attention, 2 drift, 3 error)
   rotate    start a rotation; --wait follows it to its end
   recover   apply the fixes status names that keep AWSCURRENT working (dry run unless --yes)
+  retire    retire the previous secret now, before its overlap window ends (dry run unless --yes)
+  bind      bind the secret to a client: an administrator's rebinding (dry run unless --yes)
 
-Run ${cli} <command> --help for a command's options. Secret values are never printed.`;
+recover --yes, retire and bind need the state table: they change a client only while
+holding its lease there. Run ${cli} <command> --help for a command's options.
+Secret values are never printed.`;
 
 const COMMANDS: Record<string, (argv: string[], ctx: CommandContext) => Promise<ExitCode>> = {
   status: statusCommand,
   rotate: rotateCommand,
   recover: recoverCommand,
+  retire: retireCommand,
+  bind: bindCommand,
 };
 
 export interface RunOptions {
@@ -51,7 +63,7 @@ export async function runCli(argv: string[], options: RunOptions): Promise<ExitC
   }
   const run = COMMANDS[command];
   if (!run) {
-    io.err(`Unknown command ${JSON.stringify(command)}: use status, rotate or recover (${cli} --help).`);
+    io.err(`Unknown command ${JSON.stringify(command)}: use status, rotate, recover, retire or bind (${cli} --help).`);
     return 3;
   }
   const ctx: CommandContext = { io, runtime: { ...defaultRuntime(), ...options.runtime }, cli, errorContext: {} };

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { commands, diagnose, exitCodeOf, shellQuote, VERDICT_ORDER, type CommandStyle, type Verdict } from './diagnose.js';
-import { CUR_VERSION, PEND_VERSION, snapshotOf, type StateSpec } from './test-snapshots.js';
+import { commands, diagnose, exitCodeOf, shellQuote, SWEEP_LATE_MS, VERDICT_ORDER, type CommandStyle, type Verdict } from './diagnose.js';
+import { CUR_VERSION, OTHER_SECRET_ARN, PEND_VERSION, snapshotOf, type StateSpec, type TableSpec } from './test-snapshots.js';
 
 /**
  * diagnose over plain data: every verdict of DESIGN.md §4 alone, the
- * combinations a crash or an outside action can produce, and, exhaustively over
- * a small alphabet of last fours, the rules that hold for every state.
+ * combinations a crash or an outside action can produce, what the state table
+ * adds (binding, overlap window), and, exhaustively over a small alphabet of
+ * last fours, the rules that hold for every state.
  */
 
 const codes = (spec: StateSpec) => diagnose(snapshotOf(spec)).map((v) => v.code);
@@ -96,6 +97,89 @@ describe('Function: diagnose', () => {
     });
   });
 
+  describe('what the state table adds', () => {
+    const HOUR = 3_600_000;
+    const half = { cur: 'bbbb', S4: 'aaaa', N4: 'bbbb' };
+
+    it('reports the overlap window as healthy (exit 0) with the time until which the previous secret is accepted, naming retire to end it early', () => {
+      // Prepare
+      const spec: StateSpec = { ...half, table: { windowDueInMs: HOUR } };
+      // Act
+      const verdicts = diagnose(snapshotOf(spec));
+      // Assess
+      expect(verdicts.map((v) => v.code)).toEqual(['overlap-window']);
+      expect(exitCodeOf(verdicts)).toBe(0);
+      expect(verdicts[0]!.summary).toContain('Previous secret accepted until 2026-01-15T13:00:00Z');
+      expect(verdicts[0]!.summary).toContain('…aaaa');
+      expect(verdicts[0]!.fix).toMatchObject({ command: undefined, byRecover: false });
+      expect(verdicts[0]!.fix.explanation).toContain(cmd.retire);
+    });
+
+    it('still reports the overlap window (exit 0) just after it ended, until one sweep interval has passed', () => {
+      const v = verdict({ ...half, table: { windowDueInMs: -(SWEEP_LATE_MS - 1_000) } }, 'overlap-window');
+      expect(v.exitCode).toBe(0);
+      expect(v.summary).toContain('The overlap window ended at');
+      expect(v.summary).toContain('retirement sweep retires the previous secret (…aaaa) at its next run');
+    });
+
+    it('reports retirement-overdue (exit 1) once the window ended more than a sweep interval ago, naming retire as the fix', () => {
+      const spec: StateSpec = { ...half, table: { windowDueInMs: -(SWEEP_LATE_MS + 1_000) } };
+      const v = verdict(spec, 'retirement-overdue');
+      expect(codes(spec)).toEqual(['retirement-overdue']);
+      expect(v.exitCode).toBe(1);
+      expect(v.summary).toContain('the retirement sweep is late or failing');
+      expect(v.fix).toMatchObject({ command: cmd.retire, byRecover: false });
+    });
+
+    it('keeps half-done when no retirement is recorded, or the record is for another version or another previous secret', () => {
+      expect(codes(half)).toEqual(['half-done']);
+      const s = snapshotOf({ ...half, table: { windowDueInMs: HOUR } });
+      const otherVersion = { ...s, current: { ...s.current, versionId: PEND_VERSION } };
+      const otherPrevious = { ...s, stytch: { ...s.stytch, secretLast4: 'xxxx' } };
+      expect(diagnose(otherVersion).map((v) => v.code)).toEqual(['half-done']);
+      expect(diagnose(otherPrevious).map((v) => v.code)).toContain('half-done');
+    });
+
+    it('says, without a state table, that half-done may be an overlap window and how to name the table', () => {
+      const v = verdict({ ...half, table: 'unknown' }, 'half-done');
+      expect(v.fix.explanation).toContain('may instead be the overlap window');
+      expect(v.fix.explanation).toContain('--state-table');
+    });
+
+    it.each<[string, TableSpec, string]>([
+      ['another client', { binding: { otherClient: 'connected-app-test-9999' } }, 'bound to client connected-app-test-9999 of project project-test-0001'],
+      ['another project', { binding: { otherProject: 'project-test-9999' } }, 'of project project-test-9999'],
+      ['other credentials', { binding: { otherCredentials: 'stytch/other-creds' } }, 'through credentials secret stytch/other-creds'],
+      ['a client bound to another secret', { binding: 'client-bound-elsewhere' }, `which is bound to another secret (${OTHER_SECRET_ARN})`],
+    ])('reports a binding mismatch when the value names %s: rotations are refused; fix: restore the value or bind', (_name, table, words) => {
+      // Prepare
+      const spec: StateSpec = { cur: 'aaaa', S4: 'aaaa', N4: null, table };
+      // Act
+      const v = verdict(spec, 'binding-mismatch');
+      // Assess
+      expect(codes(spec)).toEqual(['binding-mismatch']);
+      expect(v.exitCode).toBe(1);
+      expect(v.summary).toContain(words);
+      expect(v.summary).toContain('refuses to rotate this secret');
+      expect(v.fix).toMatchObject({ command: cmd.bind, byRecover: false });
+      expect(v.fix.explanation).toContain(cmd.putValue);
+      expect(v.fix.explanation).toContain(cmd.bindApply);
+    });
+
+    it('sees no mismatch in a secret not bound yet', () => {
+      expect(codes({ cur: 'aaaa', S4: 'aaaa', N4: null, table: { binding: 'unbound' } })).toEqual(['consistent']);
+    });
+
+    it('reports a pending copy of AWSCURRENT as dead-pending (the function refuses it), never as a rotation in progress', () => {
+      const spec: StateSpec = { cur: 'aaaa', S4: 'aaaa', N4: null, pending: { copyOfCurrent: true } };
+      const v = verdict(spec, 'dead-pending');
+      expect(codes(spec)).toEqual(['dead-pending']);
+      expect(v.summary).toContain('is a copy of AWSCURRENT (the same client_secret, …aaaa), not a new secret: the function refuses it');
+      expect(v.fix).toMatchObject({ command: cmd.recover, byRecover: true });
+      expect(v.fix.explanation).toContain(cmd.removePending(PEND_VERSION));
+    });
+  });
+
   describe('combinations', () => {
     it.each<[string, StateSpec, string[]]>([
       ['a crash between rotate/start and PutSecretValue', { cur: 'aaaa', S4: 'aaaa', N4: 'nnnn', pending: 'none' }, ['orphan-next-secret', 'pending-without-value']],
@@ -135,12 +219,14 @@ describe('Function: diagnose', () => {
 
   describe('rules for every state (exhaustive over four last fours)', () => {
     const fours = ['aaaa', 'bbbb', 'cccc', 'dddd'];
+    const tables: TableSpec[] = ['unknown', {}, { windowDueInMs: 3_600_000 }, { windowDueInMs: -3_600_000 }];
     const states: StateSpec[] = [];
     for (const cur of fours)
       for (const S4 of fours)
         for (const N4 of [null, ...fours])
-          for (const pending of [undefined, 'none', { invalid: 'not JSON' }, ...fours])
-            for (const rotationEnabled of [true, false]) states.push({ cur, S4, N4, pending, rotationEnabled });
+          for (const pending of [undefined, 'none', { invalid: 'not JSON' }, { copyOfCurrent: true as const }, ...fours])
+            for (const rotationEnabled of [true, false])
+              for (const table of tables) states.push({ cur, S4, N4, pending, rotationEnabled, table });
 
     it('reports at least one verdict, sorted worst first, consistent only alone', () => {
       for (const spec of states) {
@@ -159,11 +245,30 @@ describe('Function: diagnose', () => {
       }
     });
 
-    it('exits 2 exactly when Stytch accepts AWSCURRENT neither as current nor as next, 1 for any other problem', () => {
+    it('exits 2 exactly when Stytch accepts AWSCURRENT neither as current nor as next, 0 when consistent or in an overlap window alone, 1 for any other problem', () => {
       for (const spec of states) {
         const code = exitCodeOf(diagnose(snapshotOf(spec)));
         const drift = spec.cur !== spec.S4 && spec.cur !== spec.N4;
-        expect(code, JSON.stringify(spec)).toBe(drift ? 2 : codes(spec)[0] === 'consistent' ? 0 : 1);
+        const healthy = codes(spec).every((c) => c === 'consistent' || c === 'overlap-window');
+        expect(code, JSON.stringify(spec)).toBe(drift ? 2 : healthy ? 0 : 1);
+      }
+    });
+
+    it('calls Stytch next secret = AWSCURRENT exactly one of half-done, overlap-window or retirement-overdue, the latter two only with a recorded window', () => {
+      for (const spec of states) {
+        const list = codes(spec).filter((c) => c === 'half-done' || c === 'overlap-window' || c === 'retirement-overdue');
+        const nextIsCurrent = spec.N4 !== null && spec.N4 === spec.cur;
+        expect(list.length, JSON.stringify(spec)).toBe(nextIsCurrent ? 1 : 0);
+        const recorded = typeof spec.table === 'object' && spec.table.windowDueInMs !== undefined;
+        if (!recorded) expect(list.filter((c) => c !== 'half-done'), JSON.stringify(spec)).toEqual([]);
+      }
+    });
+
+    it('never reports a pending copy of AWSCURRENT as anything but dead-pending', () => {
+      for (const spec of states.filter((s) => typeof s.pending === 'object' && 'copyOfCurrent' in s.pending)) {
+        const list = codes(spec);
+        expect(list, JSON.stringify(spec)).toContain('dead-pending');
+        expect(list, JSON.stringify(spec)).not.toContain('rotation-in-progress');
       }
     });
 

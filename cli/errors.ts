@@ -43,11 +43,17 @@ export function explainError(error: unknown, context: ErrorContext = {}): string
   if (/region is missing/i.test(message)) {
     return 'No AWS region is set: pass --region, set AWS_REGION, or use a profile that has one.';
   }
-  const code = (error as { code?: unknown }).code ?? (error.cause as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|ECONNRESET|ETIMEDOUT|EAI_AGAIN)$/.test(code)) {
+  const code = networkErrorCode(error);
+  if (code) {
     return `Secrets Manager could not be reached (${code}). Check --endpoint-url, AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL (for the local stack, is it running?), and your network.`;
   }
   return `${name}: ${message}`;
+}
+
+/** The code of a connection failure (ECONNREFUSED and the like), on the error or its cause. */
+export function networkErrorCode(error: Error): string | undefined {
+  const code = (error as { code?: unknown }).code ?? (error.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|ECONNRESET|ETIMEDOUT|EAI_AGAIN)$/.test(code) ? code : undefined;
 }
 
 function explainStytch(error: StytchApiError, context: ErrorContext): string {

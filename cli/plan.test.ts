@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { diagnose } from './diagnose.js';
-import { describeAction, planRecovery, type Action } from './plan.js';
+import { commands, diagnose } from './diagnose.js';
+import { describeAction, planRecovery, planRetirement, type Action } from './plan.js';
 import type { Snapshot } from './snapshot.js';
-import { CUR_VERSION, PEND_VERSION, snapshotOf, type StateSpec } from './test-snapshots.js';
+import { CUR_VERSION, PEND_VERSION, READ_AT, snapshotOf, type StateSpec, type TableSpec } from './test-snapshots.js';
 
 /**
  * planRecovery over plain data: the action each verdict gets, and, over every
@@ -99,6 +99,29 @@ describe('Function: planRecovery', () => {
     expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pending: 'dddd' }).actions.map((a) => a.kind)).toEqual(['complete-at-stytch', 'remove-pending']);
   });
 
+  it('leaves an overlap window alone: it is healthy, and retiring early is retire\'s decision', () => {
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', table: { windowDueInMs: 3_600_000 } })).toEqual({ actions: [], notes: [] });
+  });
+
+  it('leaves an overdue retirement to retire, and says so', () => {
+    const result = plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', table: { windowDueInMs: -3_600_000 } });
+    expect(result.actions).toEqual([]);
+    expect(result.notes.join(' ')).toContain(`retirement-overdue: left to retire (${commands('demo/stytch-client').retire})`);
+  });
+
+  it('still completes a half-done rotation when no state table is named (recover --yes then refuses until one is)', () => {
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', table: 'unknown' }).actions).toEqual([{ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' }]);
+  });
+
+  it('notes that recover --yes refuses while the binding disagrees with the value', () => {
+    const result = plan({ cur: 'aaaa', S4: 'aaaa', N4: 'nnnn', table: { binding: { otherClient: 'connected-app-test-9999' } } });
+    expect(result.notes.join(' ')).toContain('binding-mismatch: recover --yes refuses to change anything until it is resolved');
+  });
+
+  it('removes AWSPENDING from a pending copy of AWSCURRENT, never promotes it', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: null, pending: { copyOfCurrent: true } }).actions).toEqual([{ kind: 'remove-pending', versionId: PEND_VERSION }]);
+  });
+
   it('describes every action with last fours and version ids only', () => {
     const actions: Action[] = [
       { kind: 'promote-pending', versionId: PEND_VERSION, fromVersionId: CUR_VERSION, last4: 'pppp' },
@@ -148,18 +171,20 @@ describe('Function: planRecovery', () => {
           return 'done';
       }
     }
-    const snapshotOfModel = (m: Model): Snapshot => {
-      const s = snapshotOf({ cur: m.cur, S4: m.S4, N4: m.N4, pending: m.pending, pendingOnCurrent: m.pendingOnCurrent });
+    const snapshotOfModel = (m: Model, table: TableSpec | undefined): Snapshot => {
+      const s = snapshotOf({ cur: m.cur, S4: m.S4, N4: m.N4, pending: m.pending, pendingOnCurrent: m.pendingOnCurrent, table });
       return { ...s, current: { ...s.current, versionId: m.curVersion } };
     };
 
     const fours = ['aaaa', 'bbbb', 'cccc', 'dddd'];
+    const tables: TableSpec[] = ['unknown', {}, { windowDueInMs: 3_600_000 }, { windowDueInMs: -3_600_000 }];
     const states: StateSpec[] = [];
     for (const cur of fours)
       for (const S4 of fours)
         // Stytch's next secret is new: its last four equal the current one's only by a 1-in-16M accident.
         for (const N4 of [null, ...fours.filter((f) => f !== S4)])
-          for (const pending of [undefined, 'none', { invalid: 'not JSON' }, ...fours]) states.push({ cur, S4, N4, pending });
+          for (const pending of [undefined, 'none', { invalid: 'not JSON' }, { copyOfCurrent: true as const }, ...fours])
+            for (const table of tables) states.push({ cur, S4, N4, pending, table });
 
     it.each([false, true])('never makes AWSCURRENT unaccepted, ends every drift it plans for, and leaves nothing recover could fix (--cancel-rotation: %s)', (cancelRotation) => {
       for (const spec of states) {
@@ -179,10 +204,54 @@ describe('Function: planRecovery', () => {
           if (wasAccepted) expect(accepted(m), `${JSON.stringify(spec)} after ${action.kind}`).toBe(true);
         }
         if (actions.some((a) => a.kind === 'promote-pending')) expect(accepted(m), JSON.stringify(spec)).toBe(true);
-        const left = diagnose(snapshotOfModel(m));
+        const left = diagnose(snapshotOfModel(m, spec.table));
         const fixable = left.filter((v) => v.fix.byRecover);
         expect(fixable.map((v) => v.code), `${JSON.stringify(spec)} leaves`).toEqual([]);
       }
     });
+  });
+});
+
+describe('Function: planRetirement', () => {
+  const HOUR = 3_600_000;
+
+  it('retires the previous secret when Stytch next secret is AWSCURRENT, inside the overlap window', () => {
+    // Prepare
+    const s = snapshotOf({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', table: { windowDueInMs: HOUR } });
+    // Act
+    const result = planRetirement(s);
+    // Assess
+    expect(result).toMatchObject({ kind: 'retire', retiredLast4: 'aaaa', keptLast4: 'bbbb', currentVersionId: CUR_VERSION });
+    expect(result.kind === 'retire' && result.window?.dueAt).toBe(READ_AT + HOUR);
+  });
+
+  it('retires the old secret of a rotation Stytch never completed (no window recorded)', () => {
+    expect(planRetirement(snapshotOf({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb' }))).toMatchObject({ kind: 'retire', window: undefined });
+  });
+
+  it.each<[string, StateSpec]>([
+    ['Stytch accepts only AWSCURRENT', { cur: 'aaaa', S4: 'aaaa', N4: null }],
+    ["Stytch's next secret is not AWSCURRENT's (an orphan or a rotation in progress)", { cur: 'aaaa', S4: 'aaaa', N4: 'nnnn' }],
+  ])('has nothing to retire when %s, and never plans a rotate then (invariant I)', (_name, spec) => {
+    expect(planRetirement(snapshotOf(spec)).kind).toBe('nothing');
+  });
+
+  it('refuses under drift and under a binding mismatch (VII)', () => {
+    expect(planRetirement(snapshotOf({ cur: 'aaaa', S4: 'xxxx', N4: 'nnnn' }))).toMatchObject({ kind: 'refuse', why: expect.stringContaining('not a secret Stytch accepts') });
+    expect(planRetirement(snapshotOf({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', table: { binding: { otherClient: 'connected-app-test-9999' } } }))).toMatchObject({
+      kind: 'refuse',
+      why: expect.stringContaining('retire acts only on the client the secret is bound to'),
+    });
+  });
+
+  it('plans a retirement in exactly the states where Stytch rotate leaves AWSCURRENT as its only secret', () => {
+    const fours = ['aaaa', 'bbbb', 'cccc'];
+    for (const cur of fours)
+      for (const S4 of fours)
+        for (const N4 of [null, ...fours.filter((f) => f !== S4)]) {
+          const result = planRetirement(snapshotOf({ cur, S4, N4 }));
+          // rotate makes N4 the only secret: safe exactly when N4 is AWSCURRENT's.
+          expect(result.kind === 'retire', JSON.stringify({ cur, S4, N4 })).toBe(N4 === cur);
+        }
   });
 });

@@ -1,11 +1,13 @@
-import { pendingAccepted, pendingLast4, type Verdict } from './diagnose.js';
+import type { Retirement } from '../functions/lib/state/table.js';
+import { bindingMismatch, overlapOf, pendingAccepted, pendingLast4, type Verdict } from './diagnose.js';
 import type { Snapshot } from './snapshot.js';
 
 /**
  * What `recover` does for each verdict: only fixes that keep AWSCURRENT
  * accepted by Stytch (invariant I), and, for a drift, only the one that makes
- * it accepted again. Pure: the recover command applies the actions, each
- * behind a fresh check that the state it was planned on still holds.
+ * it accepted again. Pure: the recover command applies the actions under the
+ * client's lease (VI), each behind a fresh check that the state it was
+ * planned on still holds.
  */
 
 export type Action =
@@ -83,6 +85,14 @@ export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options:
           notes.push(`rotation-in-progress: left alone. ${verdict.fix.explanation}`);
         }
         break;
+      case 'binding-mismatch':
+        // VII: recover --yes acts only on the client the secret is bound to; it refuses while they disagree.
+        notes.push(`binding-mismatch: recover --yes refuses to change anything until it is resolved. ${verdict.fix.explanation}`);
+        break;
+      case 'retirement-overdue':
+        notes.push(`retirement-overdue: left to retire (${verdict.fix.command ?? 'retire --yes'}), which retires the previous secret under the same checks as the sweep.`);
+        break;
+      case 'overlap-window':
       case 'consistent':
         break;
     }
@@ -104,4 +114,43 @@ export function describeAction(action: Action): string {
     case 'remove-pending':
       return `Remove AWSPENDING from version ${action.versionId}`;
   }
+}
+
+/** What `retire` does: Stytch rotate only when its next secret is AWSCURRENT's (invariant I). */
+export type RetirePlan =
+  | {
+      kind: 'retire';
+      /** Stytch's current secret, which stops working. */
+      retiredLast4: string | null;
+      /** AWSCURRENT's secret, which becomes Stytch's only one. */
+      keptLast4: string;
+      currentVersionId: string;
+      /** The recorded overlap window, when this is one (otherwise a rotation Stytch never completed). */
+      window: Retirement | undefined;
+    }
+  | { kind: 'nothing'; why: string }
+  | { kind: 'refuse'; why: string };
+
+export function planRetirement(s: Snapshot): RetirePlan {
+  const mismatch = bindingMismatch(s);
+  // VII: never act on a client other than the one the secret is bound to.
+  if (mismatch) return { kind: 'refuse', why: `${mismatch}. retire acts only on the client the secret is bound to.` };
+  const cur4 = s.current.value.last4;
+  const { secretLast4: S4, nextSecretLast4: N4 } = s.stytch;
+  if (N4 !== null && N4 === cur4) {
+    return { kind: 'retire', retiredLast4: S4, keptLast4: cur4, currentVersionId: s.current.versionId, window: overlapOf(s) };
+  }
+  if (cur4 !== S4) {
+    return {
+      kind: 'refuse',
+      why: `AWSCURRENT (${four(cur4)}) is not a secret Stytch accepts (Stytch holds ${four(S4)}${N4 ? `, next ${four(N4)}` : ''}): completing anything at Stytch could not make it work, so retire changes nothing.`,
+    };
+  }
+  return {
+    kind: 'nothing',
+    why:
+      `Stytch's current secret is AWSCURRENT's (${four(cur4)})` +
+      (N4 ? ` and its next secret (${four(N4)}) is not AWSCURRENT's, so retire leaves it alone` : ' and it has no next secret') +
+      ': no previous secret is accepted any more.',
+  };
 }

@@ -1,6 +1,6 @@
 import type { ExitCode, Verdict } from './diagnose.js';
-import { exitCodeOf } from './diagnose.js';
-import { CLIENT_LABELS, type Snapshot, type VersionView } from './snapshot.js';
+import { credentialsLabel, exitCodeOf, isoTime } from './diagnose.js';
+import { CLIENT_LABELS, type Snapshot, type StateView, type VersionView } from './snapshot.js';
 
 /** Output of `status`: a short aligned table for people, one JSON object for scripts. Last fours only (V). */
 
@@ -20,7 +20,7 @@ function valueCell(view: VersionView | undefined): string {
   if (!view) return '-';
   switch (view.value.kind) {
     case 'value':
-      return view.value.last4;
+      return view.value.copyOfCurrent ? `${view.value.last4} (a copy of AWSCURRENT)` : view.value.last4;
     case 'none':
       return '(no value)';
     case 'invalid':
@@ -37,6 +37,33 @@ function rotationLine(s: Snapshot): string {
   return parts.join(', ');
 }
 
+function bindingLine(s: Snapshot): string {
+  const state = s.state;
+  if (state.kind === 'unknown') return `unknown: ${state.reason}`;
+  const bound = state.binding ?? (state.clientBinding?.secretArn === s.arn ? state.clientBinding : undefined);
+  if (!bound) return `not bound yet (the next rotation binds it to client ${state.valueNames.clientId} of project ${state.valueNames.projectId})`;
+  const since = bound.boundAt ? `, bound since ${bound.boundAt.replace(/\.\d{3}Z$/, 'Z')}` : '';
+  return `client ${bound.clientId}, project ${bound.projectId}, ${credentialsLabel(bound.credentialsSecretId)}${since}`;
+}
+
+function leaseLine(s: Snapshot): string {
+  const state = s.state;
+  if (state.kind === 'unknown') return 'unknown';
+  const lease = state.lease;
+  if (!lease) return 'free';
+  if (lease.until < s.readAt) return `free (the last holder, ${lease.holder}, ${lease.what || 'unknown work'}, ended without giving it back; it expired at ${isoTime(lease.until)})`;
+  return `held by ${lease.holder} (${lease.what || 'unknown work'}) until ${isoTime(lease.until)}`;
+}
+
+function windowLine(s: Snapshot): string {
+  const state = s.state;
+  if (state.kind === 'unknown') return 'unknown';
+  const r = state.retirement;
+  if (!r) return 'none (no previous secret waiting to be retired)';
+  const when = r.dueAt > s.readAt ? `accepted until ${isoTime(r.dueAt)}` : `due for retirement since ${isoTime(r.dueAt)}`;
+  return `previous secret …${r.previousLast4 || '?'} (version ${r.previousVersionId || '?'}) ${when}; it was replaced by version ${r.versionId} (…${r.last4})`;
+}
+
 export function renderStatus(s: Snapshot, verdicts: readonly Verdict[]): string[] {
   const pendingRow = s.pending
     ? ['AWSPENDING', s.pending.versionId, valueCell(s.pending)]
@@ -45,6 +72,9 @@ export function renderStatus(s: Snapshot, verdicts: readonly Verdict[]): string[
     ['Secret', s.name],
     ['Client', `${CLIENT_LABELS[s.client.kind]} ${s.client.id}`],
     ['Rotation', rotationLine(s)],
+    ['Binding', bindingLine(s)],
+    ['Lease', leaseLine(s)],
+    ['Window', windowLine(s)],
   ]);
   lines.push('');
   lines.push(
@@ -77,9 +107,60 @@ export interface StatusJson {
   rotation: Snapshot['rotation'];
   versions: Record<'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS', null | { versionId: string; stages: string[]; last4: string | null; value: string }>;
   stytch: { currentLast4: string | null; nextLast4: string | null };
+  /** The function's state table: the binding (VII), the lease (VI) and the overlap window. */
+  state: StateJson;
+  /** When status read all this (ISO 8601). */
+  readAt: string;
   verdict: string;
   verdicts: Array<{ code: string; exitCode: ExitCode; summary: string; fix: { command: string | null; explanation: string; byRecover: boolean } }>;
   exitCode: ExitCode;
+}
+
+interface BindingJson {
+  clientId: string;
+  projectId: string;
+  /** null: the function's default credentials. */
+  credentialsSecretId: string | null;
+}
+
+export type StateJson =
+  | { table: null; known: false; reason: string }
+  | {
+      table: string;
+      known: true;
+      valueNames: BindingJson;
+      binding: (BindingJson & { boundAt: string | null }) | null;
+      clientBinding: (BindingJson & { secretArn: string; boundAt: string | null }) | null;
+      lease: { holder: string; what: string; until: string; held: boolean } | null;
+      retirement: { dueAt: string; versionId: string; last4: string; previousVersionId: string; previousLast4: string } | null;
+    };
+
+const bindingJson = (b: { clientId: string; projectId: string; credentialsSecretId: string | undefined }): BindingJson => ({
+  clientId: b.clientId,
+  projectId: b.projectId,
+  credentialsSecretId: b.credentialsSecretId ?? null,
+});
+
+function stateJson(state: StateView, readAt: number): StateJson {
+  if (state.kind === 'unknown') return { table: null, known: false, reason: state.reason };
+  const { binding, clientBinding, lease, retirement } = state;
+  return {
+    table: state.table,
+    known: true,
+    valueNames: bindingJson(state.valueNames),
+    binding: binding ? { ...bindingJson(binding), boundAt: binding.boundAt ?? null } : null,
+    clientBinding: clientBinding ? { ...bindingJson(clientBinding), secretArn: clientBinding.secretArn, boundAt: clientBinding.boundAt ?? null } : null,
+    lease: lease ? { holder: lease.holder, what: lease.what, until: isoTime(lease.until), held: lease.until >= readAt } : null,
+    retirement: retirement
+      ? {
+          dueAt: isoTime(retirement.dueAt),
+          versionId: retirement.versionId,
+          last4: retirement.last4,
+          previousVersionId: retirement.previousVersionId,
+          previousLast4: retirement.previousLast4,
+        }
+      : null,
+  };
 }
 
 function versionJson(view: VersionView | undefined): StatusJson['versions']['AWSCURRENT'] {
@@ -88,7 +169,14 @@ function versionJson(view: VersionView | undefined): StatusJson['versions']['AWS
     versionId: view.versionId,
     stages: view.stages,
     last4: view.value.kind === 'value' ? view.value.last4 : null,
-    value: view.value.kind === 'invalid' ? `invalid: ${view.value.reason}` : view.value.kind === 'value' ? 'present' : 'none',
+    value:
+      view.value.kind === 'invalid'
+        ? `invalid: ${view.value.reason}`
+        : view.value.kind === 'value'
+          ? view.value.copyOfCurrent
+            ? 'copy of AWSCURRENT'
+            : 'present'
+          : 'none',
   };
 }
 
@@ -99,6 +187,8 @@ export function statusJson(s: Snapshot, verdicts: readonly Verdict[]): StatusJso
     rotation: s.rotation,
     versions: { AWSCURRENT: versionJson(s.current), AWSPENDING: versionJson(s.pending), AWSPREVIOUS: versionJson(s.previous) },
     stytch: { currentLast4: s.stytch.secretLast4, nextLast4: s.stytch.nextSecretLast4 },
+    state: stateJson(s.state, s.readAt),
+    readAt: isoTime(s.readAt),
     verdict: verdicts[0]?.code ?? 'consistent',
     verdicts: verdicts.map((v) => ({ code: v.code, exitCode: v.exitCode, summary: v.summary, fix: { ...v.fix, command: v.fix.command ?? null } })),
     exitCode: exitCodeOf(verdicts),

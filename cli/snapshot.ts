@@ -1,4 +1,5 @@
 import type { ClientKind } from '../functions/lib/schemas.js';
+import type { LeaseInfo, Retirement } from '../functions/lib/state/table.js';
 
 /**
  * What `status` sees, as plain data: Secrets Manager's versions and stages,
@@ -9,8 +10,12 @@ import type { ClientKind } from '../functions/lib/schemas.js';
 
 /** A version's value, reduced to what the verdicts need. */
 export type VersionValue =
-  /** A valid rotated secret: its client and the last four characters of its client_secret. */
-  | { kind: 'value'; clientId: string; last4: string }
+  /**
+   * A valid rotated secret: its client and the last four characters of its
+   * client_secret. `copyOfCurrent`: the same client_secret as AWSCURRENT (a
+   * pending copy, never a new secret), decided while reading and kept as a flag only.
+   */
+  | { kind: 'value'; clientId: string; last4: string; copyOfCurrent?: boolean }
   /** No value yet: the placeholder Secrets Manager labels AWSPENDING before createSecret stores one. */
   | { kind: 'none' }
   /** A value that is not a valid rotated secret; `reason` names fields, never a value. */
@@ -48,6 +53,38 @@ export interface Snapshot {
   client: { id: string; kind: ClientKind };
   /** Stytch's client_secret_last_four and next_client_secret_last_four. */
   stytch: { secretLast4: string | null; nextSecretLast4: string | null };
+  /** What the function's state table says about this secret and its client. */
+  state: StateView;
+  /** When it was read (epoch ms): the overlap window is judged against it. */
+  readAt: number;
 }
+
+/** A client, its project and the credentials secret a value names (undefined: the function's default credentials). */
+export interface BindingRef {
+  clientId: string;
+  projectId: string;
+  credentialsSecretId: string | undefined;
+}
+
+/**
+ * The state table's view (leases VI, bindings VII, the overlap window):
+ * `unknown` when no table is named or it could not be read, with why.
+ */
+export type StateView =
+  | { kind: 'unknown'; reason: string }
+  | {
+      kind: 'read';
+      table: string;
+      /** What AWSCURRENT's value names: the binding a rotation would act under. */
+      valueNames: BindingRef;
+      /** The secret's binding as its own item records it; undefined until its first rotation. */
+      binding: (BindingRef & { boundAt: string | undefined }) | undefined;
+      /** The binding the value's client records (which secret it belongs to), if any. */
+      clientBinding: (BindingRef & { secretArn: string; boundAt: string | undefined }) | undefined;
+      /** The lease on the value's client, expired or not. */
+      lease: LeaseInfo | undefined;
+      /** The previous secret of the value's client waiting to be retired (the overlap window). */
+      retirement: Retirement | undefined;
+    };
 
 export const CLIENT_LABELS: Record<ClientKind, string> = { connected_app: 'Connected App', m2m: 'M2M client' };

@@ -1,19 +1,21 @@
 import { VerificationError } from '../../functions/lib/errors.js';
 import { AWSCURRENT, AWSPENDING } from '../../functions/lib/secrets/store.js';
+import type { HeldLease } from '../../functions/lib/state/lease.js';
+import type { Binding } from '../../functions/lib/state/table.js';
 import type { ClientProvider } from '../../functions/lib/stytch/index.js';
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
-import { commands, pendingAccepted, pendingLast4, type ExitCode } from '../diagnose.js';
+import { bindingMismatch, commands, credentialsLabel, isoTime, overlapOf, pendingAccepted, pendingLast4, type CommandStyle, type ExitCode } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { describeAction, planRecovery, type Action } from '../plan.js';
 import { renderStatus, renderVerdict } from '../render.js';
 import type { Snapshot } from '../snapshot.js';
 import { readStatus } from './status.js';
 
-export const RECOVER_HELP = `Usage: recover --secret-id ID [--yes] [--cancel-rotation] [options]
+export const RECOVER_HELP = (cli: string) => `Usage: ${cli} recover --secret-id ID [--yes] [--cancel-rotation] [options]
 
 Applies the fixes status names, and only those that keep AWSCURRENT accepted by
-Stytch (DESIGN.md invariant I):
+Stytch:
 
   half-done              completes the rotation at Stytch (rotate)
   orphan-next-secret     cancels Stytch's next secret (rotate/cancel), only while
@@ -23,14 +25,26 @@ Stytch (DESIGN.md invariant I):
   drift                  only when AWSPENDING holds a secret Stytch accepts: moves
                          AWSCURRENT to it; otherwise explains the choices and changes nothing
   rotation-in-progress   nothing: it completes or is reattempted (see --cancel-rotation)
+  overlap-window         nothing: it is healthy (to end it early, use retire)
+  retirement-overdue     nothing: use retire
+  binding-mismatch       nothing: recover --yes refuses until the binding and the value agree
 
   --yes                  apply; without it recover only prints the plan (dry run)
   --cancel-rotation      also abandon a rotation in progress (rotate/cancel, remove
                          AWSPENDING), e.g. when rotation is disabled and nothing reattempts it
 
-Each action re-reads the state first and stops if it changed. Afterwards recover
-prints status again; its exit code is that status's (0 consistent, 1 needs attention,
-2 drift, 3 usage or access error).
+  ${cli} recover --secret-id ID          prints the plan, changes nothing
+  ${cli} recover --secret-id ID --yes    applies it
+
+With --yes, recover needs the function's state table (--state-table NAME or
+ROTATION_STATE_TABLE). It first takes the lease on the Stytch client there, so that
+it never acts at the same time as a rotation step or the retirement sweep. If
+someone holds the lease, recover waits up to 10 s, then stops, naming the holder.
+Under the lease, each action re-reads Secrets Manager and Stytch first and stops if
+the state changed. Afterwards recover prints status again.
+
+Exit code: that of the final status (0 consistent or overlap window, 1 needs
+attention, 2 drift); 3 usage or access error, no state table, or the lease stayed held.
 
 ${COMMON_HELP}`;
 
@@ -40,17 +54,19 @@ class StateChanged extends Error {}
 export async function recoverCommand(argv: string[], ctx: CommandContext): Promise<ExitCode> {
   const parsed = parseCommand('recover', argv, { yes: { type: 'boolean', short: 'y' }, 'cancel-rotation': { type: 'boolean' } }, ctx.cli);
   if (!parsed) {
-    ctx.io.out(RECOVER_HELP);
+    ctx.io.out(RECOVER_HELP(ctx.cli));
     return 0;
   }
   const { common, values } = parsed;
   const { io } = ctx;
   const id = common.secretId;
   ctx.errorContext.secretId = id;
-  const connection = new Connection(ctx.runtime, common.aws, common.credentialsSecretId, ctx.errorContext);
+  const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
   const cancelRotation = values['cancel-rotation'] === true;
+  // Refused before anything is read: every change recover makes is made under the client's lease (VI).
+  if (values.yes) connection.requireState('recover --yes');
 
-  const before = await readStatus(connection, id, common.style);
+  const before = await readStatus(connection, id, common.style, { strictState: values.yes === true });
   const plan = planRecovery(before.snapshot, before.verdicts, { cancelRotation });
   io.out(`Verdict: ${before.verdicts.map((v) => v.code).join(', ')} (exit ${before.exitCode})`);
   for (const v of before.verdicts) io.out(renderVerdict(v)[0]!);
@@ -68,18 +84,33 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
     io.out(`Apply them with: ${apply}`);
     return before.exitCode;
   }
-
-  io.out('Applying:');
-  for (const [i, action] of plan.actions.entries()) {
-    try {
-      const result = await apply(connection, id, action);
-      io.out(`  ${i + 1}. ${describeAction(action)}: ${result}`);
-    } catch (error) {
-      if (!(error instanceof StateChanged)) throw error;
-      io.err(`  ${i + 1}. ${describeAction(action)}: not done: ${error.message} Nothing more was changed; run status again.`);
-      break;
-    }
+  const mismatch = bindingMismatch(before.snapshot);
+  if (mismatch) {
+    // VII: recover acts only on the client the secret is bound to.
+    io.err(`recover --yes changed nothing: ${mismatch}. Resolve that first (status shows how).`);
+    return before.exitCode;
   }
+
+  const { arn, current } = await connection.readCurrent(id);
+  const binding = await connection.bindingOf(arn, current);
+  io.out('Applying:');
+  const completed = await connection.underLease(binding, 'recover', io, async (lease) => {
+    let completedAtStytch = false;
+    for (const [i, action] of plan.actions.entries()) {
+      try {
+        const result = await apply(connection, id, action, lease, common.style);
+        if (action.kind === 'complete-at-stytch' && result === 'done') completedAtStytch = true;
+        io.out(`  ${i + 1}. ${describeAction(action)}: ${result}`);
+      } catch (error) {
+        if (!(error instanceof StateChanged)) throw error;
+        io.err(`  ${i + 1}. ${describeAction(action)}: not done: ${error.message} Nothing more was changed; run status again.`);
+        break;
+      }
+    }
+    // Stytch holds one secret once the rotation is complete: no previous secret is left to retire (III).
+    return { result: completedAtStytch, retirement: completedAtStytch ? null : undefined };
+  });
+  if (completed) io.out('The state table records no previous secret to retire any more.');
   for (const note of plan.notes) io.out(`Note: ${note}`);
 
   const after = await readStatus(connection, id, common.style);
@@ -89,10 +120,17 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   return after.exitCode;
 }
 
-/** Applies one action after checking, on a fresh read, that what it was planned on still holds. */
-async function apply(connection: Connection, secretId: string, action: Action): Promise<string> {
-  const { snapshot: now, current } = await connection.snapshot(secretId);
-  const stytch = connection.stytchFor(current);
+/**
+ * Applies one action after checking, on a fresh read made under the client's
+ * lease (VI), that what it was planned on still holds.
+ */
+async function apply(connection: Connection, secretId: string, action: Action, lease: HeldLease, style: CommandStyle): Promise<string> {
+  const deadline = connection.leaseDeadline(lease);
+  if (connection.runtime.now() >= deadline) throw new StateChanged('the lease on the client is about to run out.');
+  const { snapshot: now, current } = await connection.snapshot(secretId, { strictState: true, deadline });
+  const moved = leaseStillCovers(now, lease.binding);
+  if (moved) throw new StateChanged(moved);
+  const stytch = connection.stytchFor(current, deadline);
   const clientId = now.client.id;
   const { secretLast4: S4, nextSecretLast4: N4 } = now.stytch;
 
@@ -122,6 +160,13 @@ async function apply(connection: Connection, secretId: string, action: Action): 
       if (N4 !== action.nextLast4 || now.current.value.last4 !== action.nextLast4) {
         throw new StateChanged(`Stytch's next secret (${N4 ? `…${N4}` : 'none'}) or AWSCURRENT (…${now.current.value.last4}) changed.`);
       }
+      // A recorded overlap window keeps the previous secret on purpose: that is retire's decision, not a repair.
+      const window = overlapOf(now);
+      if (window) {
+        throw new StateChanged(
+          `the previous secret (…${window.previousLast4}) is kept by an overlap window recorded for AWSCURRENT (until ${isoTime(window.dueAt)}), so this is not half-done; to retire it now: ${commands(secretId, style).retire}.`,
+        );
+      }
       await tolerateNotRotating(stytch, () => stytch.rotate(clientId));
       return 'done';
     }
@@ -142,11 +187,26 @@ async function apply(connection: Connection, secretId: string, action: Action): 
   }
 }
 
+/**
+ * VII, on a read made under the lease: the value still names the client the
+ * lease is on, and the secret is bound to it (or to nothing yet). Returns why
+ * not, or undefined.
+ */
+export function leaseStillCovers(s: Snapshot, leased: Binding): string | undefined {
+  if (s.state.kind !== 'read') return 'the state table could not be read.';
+  const names = s.state.valueNames;
+  if (names.clientId !== leased.clientId || names.projectId !== leased.projectId || names.credentialsSecretId !== leased.credentialsSecretId) {
+    return `AWSCURRENT now names client ${names.clientId} of project ${names.projectId} (${credentialsLabel(names.credentialsSecretId)}), not the client whose lease this command holds.`;
+  }
+  const mismatch = bindingMismatch(s);
+  return mismatch ? `${mismatch}.` : undefined;
+}
+
 function holdsPending(s: Snapshot, versionId: string): boolean {
   return s.pending?.versionId === versionId || (s.pendingOnCurrent && s.current.versionId === versionId);
 }
 
-async function tolerateNotRotating(stytch: ClientProvider, call: () => Promise<unknown>): Promise<void> {
+export async function tolerateNotRotating(stytch: ClientProvider, call: () => Promise<unknown>): Promise<void> {
   try {
     await call();
   } catch (error) {

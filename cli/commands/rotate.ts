@@ -55,7 +55,7 @@ export async function rotateCommand(argv: string[], ctx: CommandContext): Promis
   const id = common.secretId;
   ctx.errorContext.secretId = id;
   const cmd = commands(id, common.style);
-  const connection = new Connection(runtime, common.aws, common.credentialsSecretId, ctx.errorContext);
+  const connection = Connection.for(runtime, common, ctx.errorContext);
 
   const described = await connection.describe(id);
   const name = described.Name ?? id;

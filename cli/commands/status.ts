@@ -5,23 +5,47 @@ import type { CommandContext } from '../io.js';
 import { renderStatus, statusJson } from '../render.js';
 import type { Snapshot } from '../snapshot.js';
 
-export const STATUS_HELP = `Usage: status --secret-id ID [--json] [options]
+export const STATUS_HELP = (cli: string) => `Usage: ${cli} status --secret-id ID [--json] [options]
 
 Shows a rotated secret's versions (AWSCURRENT, AWSPENDING, AWSPREVIOUS, by last
 four), Stytch's current and next secret (last four), the rotation configuration,
-and a verdict, worst first, each with the command that fixes it:
+what the function's state table records, and a verdict, worst first, each with
+the command that fixes it:
 
   drift                  AWSCURRENT is not accepted by Stytch: consumers are failing
-  half-done              AWSCURRENT is Stytch's next secret: Stytch never completed a rotation
+  binding-mismatch       the value names another client, project or credentials secret
+                         than the one the secret is bound to: the function refuses to rotate it
+  half-done              AWSCURRENT is Stytch's next secret and no overlap window is
+                         recorded: Stytch never completed a rotation
+  retirement-overdue     the overlap window ended more than 15 minutes ago and Stytch still
+                         accepts the previous secret: the retirement sweep is late or failing
   orphan-next-secret     Stytch has a next secret Secrets Manager does not hold
-  dead-pending           AWSPENDING holds a secret Stytch no longer has
+  dead-pending           AWSPENDING holds a secret Stytch no longer has, or a copy of
+                         AWSCURRENT (not a new secret)
   pending-without-value  AWSPENDING has no value: a rotation never got past createSecret
   rotation-in-progress   AWSPENDING holds Stytch's next secret
+  overlap-window         healthy: after a rotation, the previous secret is still accepted
+                         until the time shown; then the retirement sweep retires it
   consistent             AWSCURRENT is Stytch's current secret, nothing pending
+
+From the state table:
+  Binding   the client and project the secret is bound to, or "not bound yet" (its
+            first rotation binds it). The function rotates a secret only for that client.
+  Lease     who holds the lease on the client (a rotation step, the retirement sweep
+            or this CLI), doing what, until when. Only the holder may change the client.
+  Window    the previous secret that is still accepted, and until when.
+Without the table (--state-table NAME or ROTATION_STATE_TABLE) these are unknown, and an
+overlap window looks like half-done.
 
   --json                 print one JSON object (use npm run -s, or the bin, to keep npm's banner out)
 
-Exit code: 0 consistent, 1 needs attention, 2 drift (outage), 3 usage or access error.
+Each verdict prints its fix as a command to copy, for example:
+  ${cli} recover --secret-id ID --yes
+  ${cli} retire --secret-id ID --yes
+  ${cli} bind --secret-id ID
+
+Exit code: 0 consistent or overlap window, 1 needs attention, 2 drift (outage),
+3 usage or access error.
 
 ${COMMON_HELP}`;
 
@@ -30,8 +54,9 @@ export async function readStatus(
   connection: Connection,
   secretId: string,
   style: CommandStyle,
+  options: { strictState?: boolean } = {},
 ): Promise<{ snapshot: Snapshot; verdicts: Verdict[]; exitCode: ExitCode }> {
-  const { snapshot } = await connection.snapshot(secretId);
+  const { snapshot } = await connection.snapshot(secretId, options);
   const verdicts = diagnose(snapshot, style);
   return { snapshot, verdicts, exitCode: exitCodeOf(verdicts) };
 }
@@ -39,12 +64,12 @@ export async function readStatus(
 export async function statusCommand(argv: string[], ctx: CommandContext): Promise<ExitCode> {
   const parsed = parseCommand('status', argv, { json: { type: 'boolean' } }, ctx.cli);
   if (!parsed) {
-    ctx.io.out(STATUS_HELP);
+    ctx.io.out(STATUS_HELP(ctx.cli));
     return 0;
   }
   const { common, values } = parsed;
   ctx.errorContext.secretId = common.secretId;
-  const connection = new Connection(ctx.runtime, common.aws, common.credentialsSecretId, ctx.errorContext);
+  const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
   const { snapshot, verdicts, exitCode } = await readStatus(connection, common.secretId, common.style);
   if (values.json) ctx.io.out(JSON.stringify(statusJson(snapshot, verdicts), null, 2));
   else for (const line of renderStatus(snapshot, verdicts)) ctx.io.out(line);
