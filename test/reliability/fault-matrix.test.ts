@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ExternalCall } from '../helpers/world.js';
-import { MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES, TRANSPORTS, type Transport } from './support/matrix.js';
+import { MATRIX_WINDOW_S, MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES, TRANSPORTS, type Transport } from './support/matrix.js';
 
 /**
  * The fault matrix: every external call of a clean rotation (all four steps,
@@ -43,16 +43,19 @@ const recordings = Object.fromEntries(await Promise.all(TRANSPORTS.map(async (t)
   Transport,
   ExternalCall[]
 >;
+/** With an hour's overlap window: the clean rotation, then the sweep after the window ('mock' transport). */
+const windowed = await recordCleanRotation('mock', undefined, MATRIX_WINDOW_S);
 
 const totals = { cases: 0, violations: 0, originalCompleted: 0, metrics: {} as Record<string, number> };
 const started = performance.now();
 
 afterAll(() => {
   const calls = recordings.mock.length;
-  const smCalls = recordings.sdk.filter((c) => c.service === 'secretsmanager').length;
+  const sdkCalls = recordings.sdk.filter((c) => c.service !== 'stytch').length;
   console.log(
     `fault matrix: ${MODES.length} modes (${MODES.join(', ')}) x ${calls} calls x 3 failure kinds = ${MODES.length * calls * 3} cases ('mock' transport) + ` +
-      `${MODES.length} modes x ${smCalls} Secrets Manager calls x 3 = ${MODES.length * smCalls * 3} cases ('sdk' transport) = ${totals.cases} cases, ` +
+      `${MODES.length} modes x ${sdkCalls} Secrets Manager and DynamoDB calls x 3 = ${MODES.length * sdkCalls * 3} cases ('sdk' transport) + ` +
+      `${MODES.length} modes x ${windowed.length} calls x 3 = ${MODES.length * windowed.length * 3} cases with a ${MATRIX_WINDOW_S} s window and its sweep = ${totals.cases} cases, ` +
       `${totals.violations} violations (${totals.originalCompleted} resumed the faulted rotation itself, ${totals.cases - totals.originalCompleted} needed a fresh one) ` +
       `in ${((performance.now() - started) / 1000).toFixed(1)} s; failure-policy outcomes reached: ` +
       FAILURE_POLICY_OUTCOMES.map((m) => `${m} ${totals.metrics[m] ?? 0}`).join(', '),
@@ -91,6 +94,31 @@ describe('Fault matrix', () => {
       }
     });
   }
+
+  describe(`with a ${MATRIX_WINDOW_S} s overlap window, the sweep after it included ('mock' transport)`, () => {
+    it('records the sweep after the window: one Stytch rotate, by the sweep, none by finishSecret', () => {
+      const rotates = windowed.filter((c) => c.operation.endsWith('.rotate'));
+      expect(rotates.map((c) => c.step)).toEqual([undefined]);
+      expect(windowed.filter((c) => c.step === undefined).map((c) => `${c.service}/${c.operation}`)).toContain('stytch/connected_app.rotate');
+    });
+    for (const mode of MODES) {
+      windowed.forEach((call, k) => {
+        const failures = call.service === 'stytch' ? STYTCH_FAILURES : SM_FAILURES;
+        it(`${mode} at call ${k} (${call.step ?? 'retirementSweep'} ${call.operation}) with ${failures.join(' | ')}: I-V hold, the window kept, then ended by a sweep`, async () => {
+          const violations: string[] = [];
+          for (const failure of failures) {
+            const result = await runMatrixCase(windowed, 'mock', k, mode, failure, undefined, MATRIX_WINDOW_S);
+            totals.cases++;
+            totals.violations += result.violations.length;
+            if (result.originalCompleted) totals.originalCompleted++;
+            for (const [name, n] of Object.entries(result.metrics)) totals.metrics[name] = (totals.metrics[name] ?? 0) + n;
+            violations.push(...result.violations.map((v) => `[${String(failure)}] ${v}`));
+          }
+          expect(violations).toEqual([]);
+        });
+      });
+    }
+  });
 
   it('reaches every outcome of the failure policy that faults alone can cause', () => {
     // DeadPendingCleared needs an outside cancel: properties.test.ts and regressions.test.ts reach it.

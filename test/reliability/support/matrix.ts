@@ -23,20 +23,50 @@ export const STYTCH_FAILURES: StytchFailure[] = [503, 429, 'drop'];
 export const TRANSPORTS = ['mock', 'sdk'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 
-async function coldWorld(transport: Transport, createHandler?: WorldOptions['createHandler']): Promise<World> {
-  const world = await new World({ smTransport: transport, rotationTokens: true, maxAttempts: 3, ...(createHandler ? { createHandler } : {}) }).init();
+/** An overlap window for the matrix run with one: the sweep that ends it is part of the recording. */
+export const MATRIX_WINDOW_S = 3600;
+
+async function coldWorld(transport: Transport, createHandler?: WorldOptions['createHandler'], graceSeconds = 0): Promise<World> {
+  const world = await new World({
+    smTransport: transport,
+    rotationTokens: true,
+    maxAttempts: 3,
+    env: { PREVIOUS_SECRET_GRACE_SECONDS: String(graceSeconds) },
+    ...(createHandler ? { createHandler } : {}),
+  }).init();
   // init() ran the configuration test in the first container; the matrix starts cold.
   world.newContainer();
   return world;
 }
 
-/** The ordered external calls of a clean rotation from a cold container. */
-export async function recordCleanRotation(transport: Transport, createHandler?: WorldOptions['createHandler']): Promise<ExternalCall[]> {
-  const world = await coldWorld(transport, createHandler);
+/** The ordered external calls of a clean rotation from a cold container (with a window: and the sweep after it). */
+export async function recordCleanRotation(transport: Transport, createHandler?: WorldOptions['createHandler'], graceSeconds = 0): Promise<ExternalCall[]> {
+  const world = await coldWorld(transport, createHandler, graceSeconds);
   const from = world.externalCalls.length;
-  const record = await world.capturing(() => rotateSecret(world));
+  const record = await world.capturing(async () => {
+    const done = await rotateSecret(world);
+    if (graceSeconds > 0) {
+      world.advance(graceSeconds * 1000 + 60_000);
+      await world.sweep();
+    }
+    return done;
+  });
   if (record.outcome !== 'succeeded' || record.attempts.length !== 1) throw new Error(`the clean rotation failed: ${describeRecord(record)}`);
   return world.externalCalls.slice(from);
+}
+
+/** The schedule's next sweeps after a window: a failed sweep is tried again by the next one. */
+async function sweepsAfterWindow(world: World, graceSeconds: number, violations: string[], what: string): Promise<void> {
+  world.advance(graceSeconds * 1000 + 60_000);
+  for (let i = 0; i < 3; i++) {
+    try {
+      await world.sweep();
+      return;
+    } catch {
+      world.advance(5 * 60_000);
+    }
+  }
+  violations.push(`III: three sweeps after the window of ${what} all failed`);
 }
 
 export interface CaseResult {
@@ -52,8 +82,9 @@ export async function runMatrixCase(
   mode: Mode,
   failure: SecretsManagerFailure | StytchFailure,
   createHandler?: WorldOptions['createHandler'],
+  graceSeconds = 0,
 ): Promise<CaseResult> {
-  const world = await coldWorld(transport, createHandler);
+  const world = await coldWorld(transport, createHandler, graceSeconds);
   const violations: string[] = [];
   const base = world.externalCalls.length;
   const expected = recording[k]!;
@@ -108,6 +139,8 @@ export async function runMatrixCase(
 
   async function play(): Promise<void> {
     const first = await rotateSecret(world);
+    // With a window the recording ends with the sweep after it: the fault may be there.
+    if (graceSeconds > 0 && first.outcome === 'succeeded') await sweepsAfterWindow(world, graceSeconds, violations, 'the faulted rotation');
     if (!fired) violations.push(`the fault at call ${k} never fired`);
     const settled = await settle(world, first);
     if (settled.record.outcome !== 'succeeded') {
@@ -125,6 +158,12 @@ export async function runMatrixCase(
     const from = world.externalCalls.length;
     const clean = await rotateSecret(world);
     if (clean.outcome !== 'succeeded' || clean.attempts.length !== 1) violations.push(`the final clean rotation did not succeed at once: ${describeRecord(clean)}`);
+    if (graceSeconds > 0) {
+      // I for apps that cached it: the previous secret works through its window, until a sweep after it.
+      if (!world.stytch.isAccepted(world.client.client_id, previous)) violations.push('I: the secret before the final rotation was rejected inside its window');
+      await sweepsAfterWindow(world, graceSeconds, violations, 'the final rotation');
+      if (!currentAccepted(world)) violations.push('I: AWSCURRENT is not accepted after the sweep');
+    }
     if (world.stytch.isAccepted(world.client.client_id, previous)) violations.push('III: the secret before the final rotation is still accepted by Stytch');
     if (world.stytchState().nextClientSecretLast4 !== null) violations.push('III: Stytch still has a rotation in progress after the final rotation');
     const starts = deliveredRotateStarts(world, from).length;
