@@ -52,6 +52,8 @@ export interface BundleFigures {
   topScopes: PackageBytes[];
   /** True when the in-memory rebuild with functionBuildOptions() matched dist/ byte for byte in size. */
   rebuildMatchesDist: boolean;
+  /** The AWS SDK service clients (`@aws-sdk/client-*`) in the bundle. */
+  sdkClients: string[];
 }
 
 export async function analyzeBundle(): Promise<BundleFigures> {
@@ -84,6 +86,7 @@ export async function analyzeBundle(): Promise<BundleFigures> {
     topPackages: top(packages),
     topScopes: top(scopes),
     rebuildMatchesDist: inMemory !== undefined && inMemory.contents.length === code.length && outPath.endsWith('index.mjs'),
+    sdkClients: sdkClientsOf(result.metafile!),
   };
 }
 
@@ -91,17 +94,35 @@ export interface BaselineFigures {
   path: string;
   bytes: number;
   gzipBytes: number;
+  /** The AWS SDK service clients (`@aws-sdk/client-*`) in the baseline's output: the ratio measures the function's own code only when they are the function's. */
+  sdkClients: string[];
 }
 
 /** The cold-import baseline (bench/baseline/handler.ts) with the function's build options. */
 export async function buildBaseline(): Promise<BaselineFigures> {
-  await build({
+  const result = await build({
     ...functionBuildOptions(),
     entryPoints: { index: 'bench/baseline/handler.ts' },
     outdir: resolve(BUILD_DIR, 'baseline'),
   });
   const code = await readFile(BASELINE_BUNDLE);
-  return { path: 'bench/.build/baseline/index.mjs', bytes: code.length, gzipBytes: gzipSync(code).length };
+  return {
+    path: 'bench/.build/baseline/index.mjs',
+    bytes: code.length,
+    gzipBytes: gzipSync(code).length,
+    sdkClients: sdkClientsOf(result.metafile!),
+  };
+}
+
+/** Service clients whose code is in the output (bytesInOutput > 0), sorted. */
+function sdkClientsOf(metafile: Metafile): string[] {
+  const [, output] = mainOutput(metafile);
+  const names = new Set<string>();
+  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+    const name = packageOf(input);
+    if (bytesInOutput > 0 && name.startsWith('@aws-sdk/client-')) names.add(name);
+  }
+  return [...names].sort();
 }
 
 /** The child process that hosts the built function (bench/container/worker.ts), runnable by plain node. */

@@ -6,7 +6,7 @@
  */
 import { LocalStack } from '../infra/local/stack.js';
 import { RemoteContainer } from './container/remote.js';
-import { lambdaEnv } from './lib/lambda-env.js';
+import { stackEnv } from './lib/lambda-env.js';
 import { lastOutcome, seedMany, setRotationLambda } from './lib/stack.js';
 import { summarize, type Summary } from './lib/stats.js';
 
@@ -23,7 +23,7 @@ export async function measureColdRotation(containers: number): Promise<ColdRotat
   const stack = await LocalStack.start();
   try {
     const secrets = await seedMany(stack, containers * 2, 'bench/cold');
-    const env = lambdaEnv({ AWS_ENDPOINT_URL_SECRETS_MANAGER: stack.secretsManagerUrl });
+    const env = stackEnv(stack);
     const init: number[] = [];
     const first: number[] = [];
     const second: number[] = [];

@@ -1,35 +1,42 @@
 /**
  * Rotations through the local stack in this process (the stack's own
- * container): calls per clean rotation, per step; credentials reads over a
- * warm container; wall time of sequential warm rotations.
+ * container): calls per clean rotation, per step (Secrets Manager, Stytch and
+ * the state table); credentials reads over a warm container; wall time of
+ * sequential warm rotations.
  */
 import { CREDENTIALS_SECRET_NAME, LocalStack } from '../infra/local/stack.js';
 import type { RotationEvent } from '../infra/local/secrets-manager/index.js';
 import { consistent, lastOutcome, seedMany, setRotationLambda } from './lib/stack.js';
-import { summarize, type Summary } from './lib/stats.js';
+import { summarize, tally, type Summary } from './lib/stats.js';
 
 export interface StepCalls {
   step: string;
   secretsManager: number;
   stytch: number;
-  /** e.g. `DescribeSecret, GetSecretValue×2` and `connected_app.get`. */
+  /** State table requests the stack's DynamoDB served during the step (SDK retries included). */
+  dynamodb: number;
+  /** e.g. `DescribeSecret, GetSecretValue×2`, `connected_app.get` and `UpdateItem×2`. */
   secretsManagerOps: string;
   stytchOps: string;
+  dynamodbOps: string;
 }
 
 export interface RotationCalls {
   secretsManager: number;
   stytch: number;
+  dynamodb: number;
   /** GetSecretValue of the credentials secret within this rotation. */
   credentialsReads: number;
   steps: StepCalls[];
 }
 
 export interface RotationFigures {
-  /** The first rotation in a fresh container (includes reading the credentials). */
+  /** The first rotation in a fresh container (includes reading the credentials); the secret's first rotation, so it binds it. */
   coldClean: RotationCalls;
-  /** A later rotation in the same container. */
+  /** The first rotation of another secret in the same, now warm, container (binds that secret). */
   warmClean: RotationCalls;
+  /** The next rotation of coldClean's secret, already bound: the state table's happy path. */
+  laterClean: RotationCalls;
   /** A warm clean rotation of an M2M client (testSecret adds the client_credentials probe). */
   warmCleanM2M: RotationCalls;
   credentialsReads: { invocations: number; rotations: number; reads: number };
@@ -42,18 +49,33 @@ export interface RotationFigures {
 export async function measureRotations(options: { warmRotations: number; warmup: number }): Promise<RotationFigures> {
   const stack = await LocalStack.start();
   try {
+    // Every DynamoDB request the stack serves, counted once (before its effect), as the table would bill it.
+    const dynamo: string[] = [];
+    stack.interceptor = ({ service, operation, phase }) => {
+      if (service === 'dynamodb' && phase === 'before') dynamo.push(operation);
+    };
     // Attribute calls to steps: the steps of one rotation run one after another, so the
-    // growth of both call logs across one invocation is that step's calls, and nothing else's.
+    // growth of the call logs across one invocation is that step's calls, and nothing else's.
     let record: StepCalls[] = [];
     setRotationLambda(stack, async (event: RotationEvent) => {
       const sm0 = stack.sm.calls.length;
       const st0 = stack.stytch.requests.length;
+      const db0 = dynamo.length;
       try {
         await stack.invoke(event);
       } finally {
         const sm = stack.sm.calls.slice(sm0).map((c) => c.operation);
         const st = stack.stytch.requests.slice(st0).map((r) => r.operation);
-        record.push({ step: event.Step, secretsManager: sm.length, stytch: st.length, secretsManagerOps: tally(sm), stytchOps: tally(st) });
+        const db = dynamo.slice(db0);
+        record.push({
+          step: event.Step,
+          secretsManager: sm.length,
+          stytch: st.length,
+          dynamodb: db.length,
+          secretsManagerOps: tally(sm),
+          stytchOps: tally(st),
+          dynamodbOps: tally(db),
+        });
       }
     });
 
@@ -67,30 +89,36 @@ export async function measureRotations(options: { warmRotations: number; warmup:
     const cleanRotation = async (secret = next()): Promise<RotationCalls> => {
       stack.sm.resetCalls();
       stack.stytch.resetRequests();
+      dynamo.length = 0;
       record = [];
       await stack.rotate(secret.arn);
       const outcome = lastOutcome(stack, secret.arn);
       if (!outcome.succeeded || outcome.attempts !== 1) throw new Error(`a clean rotation did not succeed first time: ${outcome.errors.join('; ')}`);
       const calls = stack.sm.calls.filter((c) => c.operation !== 'RotateSecret');
       const steps = record.splice(0);
-      const sum = (key: 'secretsManager' | 'stytch') => steps.reduce((n, s) => n + s[key], 0);
-      if (sum('secretsManager') !== calls.length || sum('stytch') !== stack.stytch.requests.length) {
+      const sum = (key: 'secretsManager' | 'stytch' | 'dynamodb') => steps.reduce((n, s) => n + s[key], 0);
+      if (sum('secretsManager') !== calls.length || sum('stytch') !== stack.stytch.requests.length || sum('dynamodb') !== dynamo.length) {
         throw new Error('calls were made outside the steps: the attribution would be wrong');
       }
       return {
         secretsManager: calls.length,
         stytch: stack.stytch.requests.length,
+        dynamodb: dynamo.length,
         credentialsReads: calls.filter((c) => c.operation === 'GetSecretValue' && c.secretId === CREDENTIALS_SECRET_NAME).length,
         steps,
       };
     };
 
     // LocalStack.start loaded a fresh container and has not invoked it yet.
-    const coldClean = await cleanRotation();
+    const first = next();
+    const coldClean = await cleanRotation(first);
     const warmClean = await cleanRotation();
+    // The stack's window is 0: finishSecret retired the previous secret, so this one starts clean at Stytch.
+    const laterClean = await cleanRotation(first);
     const warmCleanM2M = await cleanRotation(m2m);
 
     // 5 rotations = 20 invocations in one new container, then sequential warm rotations.
+    stack.interceptor = undefined;
     setRotationLambda(stack, (event) => stack.invoke(event));
     await stack.newContainer();
     stack.sm.resetCalls();
@@ -120,6 +148,7 @@ export async function measureRotations(options: { warmRotations: number; warmup:
     return {
       coldClean,
       warmClean,
+      laterClean,
       warmCleanM2M,
       credentialsReads,
       warm: { ...summarize(times), warmup: options.warmup },
@@ -129,11 +158,4 @@ export async function measureRotations(options: { warmRotations: number; warmup:
   } finally {
     await stack.close();
   }
-}
-
-/** ['A', 'B', 'A'] → 'A×2, B' (order of first appearance). */
-function tally(items: readonly string[]): string {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
-  return [...counts.entries()].map(([item, n]) => (n > 1 ? `${item}×${n}` : item)).join(', ') || '-';
 }

@@ -1,14 +1,16 @@
 /**
  * `npm run bench` (after `npm run build`): bundle size, cold import against a
- * baseline, calls and wall time per rotation, and a rate-limited run of many
- * rotations, all through the local stack. Prints a table, writes the figures
- * to bench/results/latest.json (and a timestamped copy), and checks them
- * against the targets. See docs/performance.md.
+ * baseline, calls (Secrets Manager, Stytch, state table) and wall time per
+ * rotation, a rate-limited run of many rotations, and the retirement sweep
+ * over many due secrets, all through the local stack. Prints a table, writes
+ * the figures to bench/results/latest.json (and a timestamped copy), and
+ * checks them against the targets. See docs/performance.md.
  *
- *   npm run bench                       the full run (about 1.5 minutes on 2 cores)
+ *   npm run bench                       the full run (about 3.5 minutes on 2 cores)
  *   npm run bench -- --quick            smaller samples, for trying changes
  *   npm run bench -- --secrets 1000 --concurrency 50 --rps 100 --sm-attempts 3
  *   npm run bench -- --stytch-max-attempts 6 --strip-retry-after --skip-memory128
+ *   npm run bench -- --sweep-secrets 1000 --sweep-latency-ms 100   (or --skip-sweep)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -21,6 +23,7 @@ import { describeMachine, loadAverage } from './lib/machine.js';
 import { renderTable } from './report.js';
 import { measureRotations } from './rotations.js';
 import { lambdaHeapFlags, measureScale } from './scale.js';
+import { measureSweep } from './sweep.js';
 import { evaluateTargets, type Figures } from './targets.js';
 
 process.chdir(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
@@ -36,6 +39,9 @@ const { values: args } = parseArgs({
     'stytch-max-attempts': { type: 'string' },
     'strip-retry-after': { type: 'boolean', default: false },
     'skip-memory128': { type: 'boolean', default: false },
+    'sweep-secrets': { type: 'string' },
+    'sweep-latency-ms': { type: 'string', default: '0' },
+    'skip-sweep': { type: 'boolean', default: false },
   },
 });
 const quick = args.quick === true;
@@ -90,8 +96,25 @@ if (args['skip-memory128'] !== true) {
   });
 }
 
+let sweep;
+if (args['skip-sweep'] !== true) {
+  const sweepOptions = {
+    secrets: int(args['sweep-secrets'], quick ? 200 : 1000),
+    concurrency: int(args.concurrency, 50),
+    requestsPerSecond: int(args.rps, 100),
+    // The smallest window the function accepts other than 0 (which retires in finishSecret, leaving nothing to sweep).
+    windowSeconds: 1,
+    // serverless.yml's timeout: the budget of every invocation, a sweep's included.
+    budgetMs: 60_000,
+    maxSweeps: 10,
+    latencyMs: int(args['sweep-latency-ms'], 0),
+  };
+  progress(`sweep: ${sweepOptions.secrets} secrets whose windows ended, Stytch ${sweepOptions.requestsPerSecond} req/s, ${sweepOptions.budgetMs / 1000} s per sweep`);
+  sweep = await measureSweep(sweepOptions);
+}
+
 machine.loadAverage1mAtEnd = loadAverage();
-const figures: Figures = { machine, bundle, baseline, coldImport, rotations, coldRotation, scale, ...(memory128 ? { memory128 } : {}) };
+const figures: Figures = { machine, bundle, baseline, coldImport, rotations, coldRotation, scale, ...(memory128 ? { memory128 } : {}), ...(sweep ? { sweep } : {}) };
 const targets = evaluateTargets(figures);
 const generatedAt = new Date().toISOString();
 const durationMs = Math.round(performance.now() - started);

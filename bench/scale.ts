@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { CREDENTIALS_SECRET_NAME, LocalStack } from '../infra/local/stack.js';
 import type { StytchEmulator } from '../infra/local/stytch/emulator.js';
 import { RemoteContainer } from './container/remote.js';
-import { lambdaEnv } from './lib/lambda-env.js';
+import { stackEnv } from './lib/lambda-env.js';
 import { consistent, lastOutcome, seedMany, setRotationLambda } from './lib/stack.js';
 import { pool, round, summarize, type Summary } from './lib/stats.js';
 
@@ -41,6 +41,8 @@ export interface ScaleFigures {
   rotationsPerSecond: number;
   perRotationMs: Summary;
   stytch: { requests: number; throttled429: number; requestsPerSecond: number };
+  /** State table requests the stack served during the run (first rotations: each binds its secret). */
+  dynamodb: { requests: number; perRotation: number };
   /** Sum of the function's StytchRetry metric (EMF lines it printed). */
   stytchRetryMetric: number;
   /** The function's retry warnings by cause (`<status> <error type>`). */
@@ -82,7 +84,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleFigures>
         SecretString: JSON.stringify({ project_id: stack.project.projectId, secret: stack.project.secret, base_url: base }),
       });
     }
-    const started = await RemoteContainer.start(lambdaEnv({ AWS_ENDPOINT_URL_SECRETS_MANAGER: stack.secretsManagerUrl, ...options.functionEnv }), {
+    const started = await RemoteContainer.start(stackEnv(stack, options.functionEnv), {
       // --expose-gc only lets the final report measure the live set after a full GC (Lambda's runtime passes it too).
       nodeArgs: ['--expose-gc', ...options.nodeArgs],
     });
@@ -93,6 +95,10 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleFigures>
     stack.stytch.setRateLimit(options.requestsPerSecond === null ? null : { requestsPerSecond: options.requestsPerSecond });
     stack.sm.resetCalls();
     stack.stytch.resetRequests();
+    let dynamoRequests = 0;
+    stack.interceptor = ({ service, phase }) => {
+      if (service === 'dynamodb' && phase === 'before') dynamoRequests++;
+    };
     const times: number[] = [];
     const t0 = performance.now();
     await pool(secrets, options.concurrency, async (secret) => {
@@ -101,6 +107,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleFigures>
       times.push(performance.now() - s);
     });
     const totalMs = performance.now() - t0;
+    stack.interceptor = undefined;
     // Counted now, before any follow-up pass below adds its own.
     const retryMetric = started.stytchRetryMetric;
     const retryCauses = { ...started.retryCauses };
@@ -125,6 +132,7 @@ export async function measureScale(options: ScaleOptions): Promise<ScaleFigures>
         throttled429: requests.filter((r) => r.status === 429).length,
         requestsPerSecond: round(requests.filter((r) => r.status !== 429).length / (totalMs / 1000), 1),
       },
+      dynamodb: { requests: dynamoRequests, perRotation: round(dynamoRequests / secrets.length) },
       stytchRetryMetric: 0,
       retryCauses: {},
       failedInvocations: outcomes.reduce((n, o) => n + o.errors.length, 0),

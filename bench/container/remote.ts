@@ -127,8 +127,13 @@ export class RemoteContainer {
 
 /** The StytchRetry value of an EMF line: a number, or an array of values when added several times. */
 export function stytchRetryOf(line: string): number {
+  return metricOf(line, 'StytchRetry');
+}
+
+/** A metric's value in an EMF line (summed when it was added several times); 0 when absent or not JSON. */
+export function metricOf(line: string, name: string): number {
   try {
-    const value = (JSON.parse(line) as Record<string, unknown>).StytchRetry;
+    const value = (JSON.parse(line) as Record<string, unknown>)[name];
     if (typeof value === 'number') return value;
     if (Array.isArray(value)) return value.reduce((sum: number, v) => sum + (typeof v === 'number' ? v : 0), 0);
   } catch {

@@ -51,3 +51,10 @@ export async function pool<T>(items: readonly T[], limit: number, work: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
+
+/** ['A', 'B', 'A'] → 'A×2, B' (order of first appearance). */
+export function tally(items: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return [...counts.entries()].map(([item, n]) => (n > 1 ? `${item}×${n}` : item)).join(', ') || '-';
+}
