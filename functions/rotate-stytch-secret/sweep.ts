@@ -1,4 +1,4 @@
-import { InvalidInputError, RotationError } from '../lib/errors.js';
+import { RotationError } from '../lib/errors.js';
 import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
 import { parseSecretJson, rotatedSecretSchema, type RotatedSecret } from '../lib/schemas.js';
 import type { SecretStore } from '../lib/secrets/store.js';
@@ -164,23 +164,17 @@ type Decision =
   | { kind: 'clear'; why: string; level: 'info' | 'warn' | 'error' };
 
 async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promise<Decision> {
-  let secret;
-  try {
-    secret = await deps.store.describe(binding.secretArn);
-  } catch (error) {
-    if (!(error instanceof InvalidInputError)) throw error;
-    secret = undefined;
-  }
-  if (!secret || secret.deleted) {
+  // One read: AWSCURRENT's value (the sweep's round trips bound how many secrets one sweep retires).
+  const secret = await deps.store.getCurrentVersion(binding.secretArn);
+  if (!secret) {
     return {
       kind: 'clear',
       level: 'error',
       why: `Not retired: the secret was deleted (or scheduled for deletion), so AWSCURRENT cannot be checked; Stytch may still accept the previous secret (…${due.previousLast4}) of client ${binding.clientId}: retire it in the Stytch dashboard, or restore the secret and run the CLI's retire`,
     };
   }
-  if (!secret.currentVersionId) throw new RotationError(`Secret ${secret.name} has no AWSCURRENT version.`);
   const fix = 'It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.';
-  const cur = parseSecretJson(rotatedSecretSchema, await deps.store.getVersion(secret.arn, secret.currentVersionId), `The AWSCURRENT value of secret ${secret.name}`, fix);
+  const cur = parseSecretJson(rotatedSecretSchema, secret.value, `The AWSCURRENT value of secret ${secret.name}`, fix);
   // VII: act only on the client the secret is bound to, whatever its value says now.
   if (cur.client_id !== binding.clientId || cur.stytch_credentials_secret_id !== binding.credentialsSecretId || (await deps.projectOf(cur)) !== binding.projectId) {
     deps.metrics.count('BindingRefused');

@@ -212,6 +212,18 @@ describe('The retirement sweep', () => {
     expect(accepted(world.client.client_secret)).toBe(false);
   });
 
+  it('clears the record of a secret scheduled for deletion, logging at error level what Stytch may still accept', async () => {
+    await make();
+    await rotate();
+    await world.sm.handle('DeleteSecret', { SecretId: world.secretArn, RecoveryWindowInDays: 7 });
+    world.advance(2 * HOUR_S * 1000);
+    world.stytch.resetRequests();
+    await world.sweep();
+    expect(world.stytch.requests).toEqual([]);
+    expect(await due()).toBeUndefined();
+    expect(world.output.some((l) => l.includes('"level":"ERROR"') && l.includes('Not retired: the secret was deleted (or scheduled for deletion)'))).toBe(true);
+  });
+
   it('acts only on the bound client when AWSCURRENT now names another one (VII)', async () => {
     await make();
     await rotate();

@@ -91,6 +91,25 @@ export class SecretStore {
     return out.SecretString;
   }
 
+  /**
+   * AWSCURRENT's version id and value in one call (the sweep's read), or
+   * undefined when the secret is gone or scheduled for deletion.
+   */
+  async getCurrentVersion(secretId: string): Promise<{ arn: string; name: string; versionId: string; value: string | undefined } | undefined> {
+    let out;
+    try {
+      out = await this.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: AWSCURRENT }));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      // A secret scheduled for deletion refuses reads with InvalidRequestException: confirm before calling it gone.
+      if (error instanceof Error && error.name === 'InvalidRequestException' && (await this.describe(secretId).catch(() => undefined))?.deleted) return undefined;
+      throw error;
+    }
+    if (out.VersionId === undefined) return undefined;
+    if (out.SecretString !== undefined) this.remember(`${out.ARN ?? secretId}\u0000${out.VersionId}`, out.SecretString, (this.options.now ?? Date.now)());
+    return { arn: out.ARN ?? secretId, name: out.Name ?? secretId, versionId: out.VersionId, value: out.SecretString };
+  }
+
   /** The AWSCURRENT value of another secret (the Stytch credentials). */
   async getCurrent(secretId: string): Promise<string | undefined> {
     try {
