@@ -75,6 +75,8 @@ interface Rotation {
   lease?: HeldLease;
   /** What the lease's release writes: a due retirement (III), null to clear it, undefined to leave it. */
   retirement?: Retirement | null;
+  /** finishSecret could not tell whether AWSCURRENT moved: its retirement intent stays recorded. */
+  moveUnknown?: boolean;
 }
 
 const last4 = (secret: RotatedSecret) => secret.client_secret.slice(-4);
@@ -118,8 +120,10 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
   try {
     outcome = await runUnderLease(r);
   } catch (error) {
-    // finishSecret's retirement intent is void unless AWSCURRENT moved; a createSecret that failed leaves the record alone.
-    await giveBack(r, r.retirement !== undefined ? r.retirement : event.Step === 'finishSecret' && !r.alreadyCurrent ? null : undefined);
+    // finishSecret's retirement intent is void unless AWSCURRENT moved (kept when that is unknown: III); a
+    // createSecret that failed leaves the record alone.
+    const voidIntent = event.Step === 'finishSecret' && !r.alreadyCurrent && !r.moveUnknown;
+    await giveBack(r, r.retirement !== undefined ? r.retirement : voidIntent ? null : undefined);
     throw error;
   }
   await giveBack(r, r.retirement);
@@ -513,7 +517,8 @@ async function moveCurrent(r: Rotation): Promise<void> {
     try {
       now = await r.deps.store.describe(r.arn);
     } catch {
-      // Unknown whether the label moved: transient, so nothing is cancelled (I).
+      // Unknown whether the label moved: transient, so nothing is cancelled (I), and the retirement stays recorded (III).
+      r.moveUnknown = true;
       throw new TransientError(`Moving AWSCURRENT to version ${r.token} may or may not have happened (${messageOf(error)}); Secrets Manager's reattempt finds out.`, {
         cause: error,
       });

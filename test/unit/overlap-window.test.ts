@@ -78,6 +78,29 @@ describe('Overlap window: finishSecret', () => {
     expect(accepted(world.currentSecret())).toBe(true);
   });
 
+  it('keeps the retirement recorded when finishSecret cannot tell whether AWSCURRENT moved (the move\'s answer and the check both lost)', async () => {
+    await make();
+    const old = world.client.client_secret;
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    let moved = false;
+    world.interceptor = (call) => {
+      if (call.operation === 'UpdateSecretVersionStage' && !moved) {
+        moved = true;
+        return { when: 'after', error: 'NetworkError' };
+      }
+      if (moved && call.operation === 'DescribeSecret' && call.step === 'finishSecret') return { when: 'before', error: 'NetworkError' };
+      return undefined;
+    };
+    await expect(world.invoke('finishSecret', token)).rejects.toThrow(/may or may not have happened/);
+    world.interceptor = undefined;
+    expect(world.versionWith('AWSCURRENT')!.id).toBe(token);
+    expect(await due()).toBeDefined();
+    world.advance(2 * HOUR_S * 1000);
+    await world.sweep();
+    expect(accepted(old)).toBe(false);
+  });
+
   it('a reattempted finishSecret records a missing retirement, counted from then, and never retires early', async () => {
     await make();
     const token = await world.beginRotation();
