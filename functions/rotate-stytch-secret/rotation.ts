@@ -95,13 +95,10 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
   }
   const binding = await bindingOf(r);
 
-  if (event.Step === 'testSecret' && !r.pend) {
-    // Secrets Manager's configuration test changes nothing: it checks a binding, never creates one (VII), and takes no lease.
-    await refuseMismatch(r, () => deps.state.checkBinding(binding));
-    return configurationTest(r);
-  }
-
-  // VI: every decision below is taken, and carried out, under the client's lease.
+  // VI: every decision below is taken, and carried out, under the client's lease. VII: taking it binds
+  // an unbound secret, in its configuration test too (RotateImmediately=false): that changes nothing at
+  // Stytch or in Secrets Manager, and it closes the time until the first rotation in which another
+  // secret's value could claim this client first.
   r.lease = await refuseMismatch(r, () =>
     takeLease(
       deps.state,
@@ -120,10 +117,11 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
   try {
     outcome = await runUnderLease(r);
   } catch (error) {
-    // finishSecret's retirement intent is void unless AWSCURRENT moved (kept when that is unknown: III); a
-    // createSecret that failed leaves the record alone.
+    // finishSecret's retirement intent is void unless AWSCURRENT moved (kept when that is unknown: III):
+    // the record it replaced comes back (a window still open must not be lost to a failed finishSecret).
+    // A createSecret that failed leaves the record alone.
     const voidIntent = event.Step === 'finishSecret' && !r.alreadyCurrent && !r.moveUnknown;
-    await giveBack(r, r.retirement !== undefined ? r.retirement : voidIntent ? null : undefined);
+    await giveBack(r, r.retirement !== undefined ? r.retirement : voidIntent ? (r.lease?.previous?.retirement ?? null) : undefined);
     throw error;
   }
   await giveBack(r, r.retirement);
@@ -213,6 +211,7 @@ async function bindingOf(r: Rotation): Promise<Binding> {
     projectId: await r.deps.projectOf(r.cur),
     clientId: r.clientId,
     credentialsSecretId: r.cur.stytch_credentials_secret_id,
+    kind: r.stytch.kind,
   };
 }
 
@@ -265,6 +264,7 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
   const { stytch, deps, cur } = r;
   if (r.pend) {
     const state = await stytch.get(r.clientId);
+    refusePrevious(r, state, r.pend);
     if (accepts(state, r.pend)) {
       // IV: a retried or resumed createSecret never mints a second secret.
       deps.logger.info('The pending secret is stored and Stytch holds it: resuming', stateFields(state));
@@ -674,10 +674,24 @@ function requirePending(r: Rotation): RotatedSecret {
 }
 
 function verifyHeld(r: Rotation, state: ClientState, pend: RotatedSecret): void {
+  refusePrevious(r, state, pend);
   if (accepts(state, pend)) return;
   throw new VerificationError(
     `Stytch does not hold the pending secret of version ${r.token} (it ends ${last4(pend)}; Stytch's secrets end ${state.secretLast4 ?? 'none'} and ${state.nextSecretLast4 ?? 'none'}): ` +
       `its rotation was cancelled or replaced outside this function.`,
+  );
+}
+
+/**
+ * A pending secret that is Stytch's current one while AWSCURRENT is its next: the previous secret, still
+ * accepted in its overlap window, copied under AWSPENDING. Never reported as a rotation (nothing was
+ * issued), and never allowed to clear the window's retirement (III).
+ */
+function refusePrevious(r: Rotation, state: ClientState, pend: RotatedSecret): void {
+  if (state.secretLast4 !== last4(pend) || state.nextSecretLast4 !== last4(r.cur) || last4(pend) === last4(r.cur)) return;
+  throw new InvalidInputError(
+    `The pending version ${r.token} holds the previous secret (…${last4(pend)}, still accepted until its overlap window ends), not a new one. ` +
+      `Remove AWSPENDING from it (aws secretsmanager update-secret-version-stage --secret-id ${r.name} --version-stage AWSPENDING --remove-from-version-id ${r.token}) and rotate again.`,
   );
 }
 

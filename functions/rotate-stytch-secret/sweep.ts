@@ -121,6 +121,11 @@ async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome
     const due = lease.previous?.retirement;
     if (!due || due.dueAt > deps.lease.clock.now()) return 'not-due';
     const decision = await decide(binding, due, deps);
+    if (decision.kind === 'defer') {
+      deps.metrics.count('RetirementDeferred');
+      deps.logger.warn(decision.why, { secretArn: binding.secretArn });
+      return 'deferred';
+    }
     clear = true;
     if (decision.kind === 'retire') {
       const { stytch, clientId } = decision;
@@ -161,16 +166,24 @@ async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome
 
 type Decision =
   | { kind: 'retire'; stytch: ClientProvider; clientId: string }
-  | { kind: 'clear'; why: string; level: 'info' | 'warn' | 'error' };
+  | { kind: 'clear'; why: string; level: 'info' | 'warn' | 'error' }
+  | { kind: 'defer'; why: string };
 
 async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promise<Decision> {
   // One read: AWSCURRENT's value (the sweep's round trips bound how many secrets one sweep retires).
   const secret = await deps.store.getCurrentVersion(binding.secretArn);
-  if (!secret) {
+  if (secret.state === 'deleted') {
+    // It may be restored: keep the record, so the retirement happens then (III).
+    return {
+      kind: 'defer',
+      why: `Not retired yet: the secret is scheduled for deletion, so AWSCURRENT cannot be read; the record stays until it is restored (then the sweep retires …${due.previousLast4}) or deleted for good`,
+    };
+  }
+  if (secret.state !== 'current') {
     return {
       kind: 'clear',
       level: 'error',
-      why: `Not retired: the secret was deleted (or scheduled for deletion), so AWSCURRENT cannot be checked; Stytch may still accept the previous secret (…${due.previousLast4}) of client ${binding.clientId}: retire it in the Stytch dashboard, or restore the secret and run the CLI's retire`,
+      why: `Not retired: the secret no longer exists, so AWSCURRENT cannot be checked; Stytch may still accept the previous secret (…${due.previousLast4}) of client ${binding.clientId}: retire it in the Stytch dashboard`,
     };
   }
   const fix = 'It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.';
@@ -192,6 +205,13 @@ async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promi
   if (N4 === last4(cur) && S4 === due.previousLast4) {
     // I: rotate only ever makes Stytch's next secret, which is AWSCURRENT's, its only one.
     return { kind: 'retire', stytch, clientId: cur.client_id };
+  }
+  if (secret.versionId === due.previousVersionId) {
+    return {
+      kind: 'clear',
+      level: 'info',
+      why: `Nothing to retire: the rotation that recorded this retirement never moved AWSCURRENT (it ended before), so its previous secret is still AWSCURRENT`,
+    };
   }
   return {
     kind: 'clear',

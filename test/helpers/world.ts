@@ -716,6 +716,8 @@ export class World {
           if (fault.error) return dynamoWireFailure(fault.error as SecretsManagerFailure);
         }
         const answer = await this.dynamo.sdkRequestHandler().handle({ headers: request.headers, body: text });
+        // As an AWS endpoint does, by the world's clock (the CLI times its leases from it).
+        answer.response.headers.date = new Date(this.clock.now()).toUTCString();
         if (fault?.when === 'after') {
           if (fault.delayMs) await abortableSleep(fault.delayMs, undefined);
           if (fault.error) return dynamoWireFailure(fault.error as SecretsManagerFailure);
@@ -744,6 +746,7 @@ export class World {
         const e = error instanceof SecretsManagerServiceError ? error : new SecretsManagerServiceError('InternalServiceError', 'An error occurred on the server side.');
         answer = wireResponse(e.httpStatus, { __type: e.name, Message: e.message }, e.name);
       }
+      (answer.response.headers as Record<string, string>).date = new Date(this.clock.now()).toUTCString();
       if (fault?.when === 'after') {
         if (fault.delayMs) await abortableSleep(fault.delayMs, undefined);
         if (fault.error) return wireFailure(fault.error as SecretsManagerFailure);

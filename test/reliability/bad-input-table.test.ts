@@ -150,10 +150,10 @@ const ROWS: Row[] = [
   { name: 'client_secret of 60 KB', before: (w) => putCurrentJson(w, { client_secret: big('s', 60_000) }), message: [/client_secret is longer than 4096 characters/, FIX_CURRENT] },
   { name: 'client_kind unknown', before: (w) => putCurrentJson(w, { client_kind: 'saml' }), message: [/client_kind must be one of connected_app, m2m; remove it to infer the kind from client_id/] },
   {
-    name: 'client_kind m2m on a Connected App id (Stytch does not know it: no state change)',
+    // The binding records the kind (VII): the same id under another kind could be another client.
+    name: 'client_kind m2m on a Connected App id bound as a Connected App',
     before: (w) => putCurrentJson(w, { client_kind: 'm2m' }),
-    message: [/Stytch m2m\.rotate_start failed: 404 m2m_client_not_found/, /was not found in this project/],
-    stytchCalls: 1,
+    message: [/is bound to connected_app client .*, but its value makes it a m2m client \(client_kind\); nothing was changed/, /rebinds the secret with the CLI/],
   },
   { name: 'a client id of neither kind, without client_kind', before: (w) => putCurrentJson(w, { client_id: 'client-1234' }), message: [/starts with neither connected-app- nor m2m-client-/, /add "client_kind"/] },
   {
@@ -216,10 +216,10 @@ const ROWS: Row[] = [
     message: [/The Stytch credentials secret stytch\/project-credentials has no SecretString/, FIX_CREDENTIALS],
   },
   {
-    name: 'credentials of a project Stytch does not know (401, re-read once)',
+    // The secret is bound to its client in the credentials' first project (VII): another project is refused before any Stytch call.
+    name: 'credentials switched to another project',
     after: (w) => putCredentials(w, { project_id: 'project-test-00000000-0000-0000-0000-000000000000', secret: 'secret-test-unknown-project-0000' }),
-    message: [/401 unauthorized_credentials/, /check the project ID and secret/],
-    stytchCalls: 2,
+    message: [/is bound to Stytch client .* of project project-test-(?!00000000)\S+, but its value names client .* of project project-test-00000000-0000-0000-0000-000000000000/, /nothing was changed/],
     secrets: ['secret-test-unknown-project-0000'],
   },
   { name: 'base_url empty', after: (w) => credentialsWith(w, { base_url: '' }), message: [/base_url must not be empty; remove it to use the default/, FIX_CREDENTIALS] },

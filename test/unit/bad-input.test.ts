@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CREDENTIALS_SECRET, World } from '../helpers/world.js';
+import { CREDENTIALS_SECRET, STATE_TABLE, World } from '../helpers/world.js';
 
 /**
  * Bad input is rejected with a message that says what is wrong and how to fix
@@ -105,6 +105,8 @@ describe('Bad input: the rotated secret', () => {
 
   it('rejects an unknown client, naming Stytch\'s error', async () => {
     world = await new World().init();
+    // A secret never bound yet (its configuration test binds it: start from an empty state table).
+    for (const item of await world.dynamo.scan(STATE_TABLE)) await world.dynamo.handle('DeleteItem', { TableName: STATE_TABLE, Key: { pk: item.pk } });
     await putCurrent(JSON.stringify({ client_id: 'connected-app-test-00000000-0000-0000-0000-000000000000', client_secret: 'whatever-secret-1234' }));
     const token = await world.beginRotation();
     await expectRejectedWithoutChange(() => world.invoke('createSecret', token), /idp_client_not_found/, { stytchCalls: 1 });

@@ -118,6 +118,24 @@ describe('Lease: one mutator per Stytch client (VI)', () => {
     expect(world.stytchState().nextClientSecretLast4).toBe((world.versionWith('AWSPENDING')!.value!.client_secret as string).slice(-4));
   });
 
+  it('does not report a lost lease when the give-back took effect and only its answer was lost (the SDK retries it)', async () => {
+    await make({ smTransport: 'sdk' });
+    const token = await world.beginRotation();
+    let lost = false;
+    world.interceptor = (call) => {
+      if (call.leaseRelease && !lost) {
+        lost = true;
+        return { when: 'after', error: 'InternalServiceError' };
+      }
+      return undefined;
+    };
+    await world.invoke('createSecret', token);
+    expect(lost).toBe(true);
+    expect(world.metricCounts().LeaseLost ?? 0).toBe(0);
+    expect(world.output.some((l) => l.includes('"level":"ERROR"'))).toBe(false);
+    expect((await world.stateItem())?.lease_holder).toBeUndefined();
+  });
+
   it('cancels a failed rotation under the same lease as its check that the version is not AWSCURRENT: a finishSecret waiting meanwhile then finds it cancelled', async () => {
     await make();
     const token = await world.beginRotation();
@@ -151,9 +169,11 @@ describe('Binding: a rotation acts only on the client bound to its secret (VII)'
     expect((secretSide.Item as Record<string, unknown>).credentials_secret_id).toBeUndefined(); // the function's default credentials
   });
 
-  it('does not bind in the configuration test (RotateImmediately=false changes nothing)', async () => {
+  it('binds in the configuration test (RotateImmediately=false), which changes nothing at Stytch or in Secrets Manager', async () => {
     await make();
-    expect(await world.dynamo.scan(STATE_TABLE)).toEqual([]);
+    expect(await world.stateItem()).toMatchObject({ secret_arn: { S: world.secretArn }, client_kind: { S: 'connected_app' } });
+    expect(world.stytch.requests.filter((r) => /rotate/.test(r.operation))).toEqual([]);
+    expect(Object.keys(world.snapshot().versions)).toHaveLength(1);
   });
 
   it('refuses a value naming another client of the project before any Stytch call, logs it at error level, and leaves the other client alone', async () => {

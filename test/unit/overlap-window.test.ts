@@ -235,16 +235,58 @@ describe('The retirement sweep', () => {
     expect(accepted(world.client.client_secret)).toBe(false);
   });
 
-  it('clears the record of a secret scheduled for deletion, logging at error level what Stytch may still accept', async () => {
+  it('keeps the record of a secret scheduled for deletion, and retires once it is restored', async () => {
     await make();
+    const old = world.client.client_secret;
     await rotate();
     await world.sm.handle('DeleteSecret', { SecretId: world.secretArn, RecoveryWindowInDays: 7 });
     world.advance(2 * HOUR_S * 1000);
     world.stytch.resetRequests();
     await world.sweep();
     expect(world.stytch.requests).toEqual([]);
+    expect(await due()).toBeDefined();
+    expect(world.metricCounts().RetirementDeferred).toBe(1);
+    await world.sm.handle('RestoreSecret', { SecretId: world.secretArn });
+    await world.sweep();
+    expect(accepted(old)).toBe(false);
     expect(await due()).toBeUndefined();
-    expect(world.output.some((l) => l.includes('"level":"ERROR"') && l.includes('Not retired: the secret was deleted (or scheduled for deletion)'))).toBe(true);
+  });
+
+  it('clears the record of a secret deleted for good, logging at error level what Stytch may still accept', async () => {
+    await make();
+    await rotate();
+    await world.sm.handle('DeleteSecret', { SecretId: world.secretArn, ForceDeleteWithoutRecovery: true });
+    world.advance(2 * HOUR_S * 1000);
+    world.stytch.resetRequests();
+    await world.sweep();
+    expect(world.stytch.requests).toEqual([]);
+    expect(await due()).toBeUndefined();
+    expect(world.output.some((l) => l.includes('"level":"ERROR"') && l.includes('Not retired: the secret no longer exists'))).toBe(true);
+  });
+
+  it('clears, saying why, the intent of a finishSecret that died before moving AWSCURRENT, and never retires (I)', async () => {
+    await make();
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    let dead: number | undefined;
+    world.interceptor = (call) => {
+      if (call.invocation !== undefined && call.invocation === dead) return { when: 'before', error: call.service === 'stytch' ? 'drop' : 'NetworkError' };
+      if (call.operation === 'UpdateSecretVersionStage') {
+        dead = call.invocation;
+        return { when: 'before', error: 'NetworkError' };
+      }
+      return undefined;
+    };
+    await expect(world.invoke('finishSecret', token)).rejects.toThrow();
+    world.interceptor = undefined;
+    expect(world.versionWith('AWSCURRENT')!.id).not.toBe(token);
+    expect(await due()).toBeDefined();
+    world.advance(2 * HOUR_S * 1000);
+    await world.sweep();
+    expect(world.stytchCalls('.rotate')).toHaveLength(0);
+    expect(accepted(world.currentSecret())).toBe(true);
+    expect(await due()).toBeUndefined();
+    expect(world.output.some((l) => l.includes('never moved AWSCURRENT'))).toBe(true);
   });
 
   it('acts only on the bound client when AWSCURRENT now names another one (VII)', async () => {
@@ -282,6 +324,31 @@ describe('A new rotation inside the window', () => {
     const item = await world.stateItem();
     expect(item?.retire_version).toEqual({ S: world.versionWith('AWSCURRENT')!.id });
     expect(item?.retire_previous_last4).toEqual({ S: second.slice(-4) });
+  });
+
+  it('refuses a pending copy of the previous secret (still accepted in its window): nothing issued is never reported, and the window is kept', async () => {
+    await make();
+    const old = world.client.client_secret;
+    await rotate();
+    const previous = world.versionWith('AWSPREVIOUS')!;
+    const token = randomUUID();
+    world.sm.beginRotation(world.secretArn, token);
+    await world.sm.handle('PutSecretValue', {
+      SecretId: world.secretArn,
+      ClientRequestToken: token,
+      SecretString: world.snapshot().versions[previous.id]!.secretString!,
+      VersionStages: ['AWSPENDING'],
+    });
+    world.stytch.resetRequests();
+    await expect(world.invoke('createSecret', token)).rejects.toThrow(/holds the previous secret \(…\S{4}, still accepted until its overlap window ends\), not a new one\. Remove AWSPENDING/);
+    await expect(world.invoke('finishSecret', token)).rejects.toThrow(/holds the previous secret/);
+    expect(world.stytch.requests.filter((r) => /rotate/.test(r.operation))).toEqual([]);
+    expect(world.versionWith('AWSCURRENT')!.id).not.toBe(token);
+    expect(await due()).toBeDefined();
+    world.advance(2 * HOUR_S * 1000);
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token }).catch(() => undefined);
+    await world.sweep();
+    expect(accepted(old)).toBe(false);
   });
 
   it('passes the configuration test during the window (Stytch accepts AWSCURRENT as its next secret)', async () => {

@@ -92,22 +92,24 @@ export class SecretStore {
   }
 
   /**
-   * AWSCURRENT's version id and value in one call (the sweep's read), or
-   * undefined when the secret is gone or scheduled for deletion.
+   * AWSCURRENT's version id and value in one call (the sweep's read); `deleted` for a secret scheduled for
+   * deletion (it may still be restored), `gone` for one that no longer exists.
    */
-  async getCurrentVersion(secretId: string): Promise<{ arn: string; name: string; versionId: string; value: string | undefined } | undefined> {
+  async getCurrentVersion(
+    secretId: string,
+  ): Promise<{ state: 'current'; arn: string; name: string; versionId: string; value: string | undefined } | { state: 'deleted' | 'gone' }> {
     let out;
     try {
       out = await this.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: AWSCURRENT }));
     } catch (error) {
-      if (isNotFound(error)) return undefined;
-      // A secret scheduled for deletion refuses reads with InvalidRequestException: confirm before calling it gone.
-      if (error instanceof Error && error.name === 'InvalidRequestException' && (await this.describe(secretId).catch(() => undefined))?.deleted) return undefined;
+      if (isNotFound(error)) return { state: 'gone' };
+      // A secret scheduled for deletion refuses reads with InvalidRequestException: confirm before saying so.
+      if (error instanceof Error && error.name === 'InvalidRequestException' && (await this.describe(secretId).catch(() => undefined))?.deleted) return { state: 'deleted' };
       throw error;
     }
-    if (out.VersionId === undefined) return undefined;
+    if (out.VersionId === undefined) return { state: 'gone' };
     if (out.SecretString !== undefined) this.remember(`${out.ARN ?? secretId}\u0000${out.VersionId}`, out.SecretString, (this.options.now ?? Date.now)());
-    return { arn: out.ARN ?? secretId, name: out.Name ?? secretId, versionId: out.VersionId, value: out.SecretString };
+    return { state: 'current', arn: out.ARN ?? secretId, name: out.Name ?? secretId, versionId: out.VersionId, value: out.SecretString };
   }
 
   /** The AWSCURRENT value of another secret (the Stytch credentials). */

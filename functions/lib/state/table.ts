@@ -8,6 +8,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { InvalidInputError } from '../errors.js';
+import type { ClientKind } from '../schemas.js';
 
 /**
  * The state table (DESIGN.md §4a): the function's only memory besides Secrets
@@ -31,6 +32,11 @@ import { InvalidInputError } from '../errors.js';
  * client side, and an administrator's rebinding detaches the client side
  * first. So a lease taken on the condition `secret_arn = A` proves the secret
  * is bound to that client and to no other.
+ *
+ * A secret or client an administrator's rebinding left without a partner
+ * carries `unbound_at`: it is never bound again automatically (a value
+ * naming it is refused), only by the administrator. Otherwise whoever can
+ * write a secret's value could claim the client set free.
  */
 
 export type DynamoDBSend = Pick<DynamoDBClient, 'send'>;
@@ -46,6 +52,11 @@ export interface Binding extends ClientRef {
   secretArn: string;
   /** The rotated secret's `stytch_credentials_secret_id`; undefined means the function's default credentials. */
   credentialsSecretId: string | undefined;
+  /**
+   * Which API the client is rotated through: a value may not switch it (the same id under another kind
+   * could be another client). Always given by a caller; read from an item that predates it, undefined.
+   */
+  kind: ClientKind | undefined;
 }
 
 /** The previous secret of a rotation, due to be retired at Stytch once the overlap window ends (III). */
@@ -73,6 +84,8 @@ export interface ClientRecord {
   ref: ClientRef;
   binding: Binding | undefined;
   boundAt: string | undefined;
+  /** An administrator's rebinding left this client without a secret: only an administrator binds it again. */
+  unboundAt: string | undefined;
   lease: LeaseInfo | undefined;
   retirement: Retirement | undefined;
 }
@@ -158,9 +171,19 @@ export class StateTable {
 
   /** The binding recorded on the secret's side, if any. */
   async readSecretBinding(secretArn: string): Promise<(Binding & { boundAt: string | undefined }) | undefined> {
+    const side = await this.readSecretSide(secretArn);
+    return side?.kind === 'bound' ? side.binding : undefined;
+  }
+
+  /** The secret's side as it is: bound, unbound by an administrator, or nothing yet. */
+  async readSecretSide(
+    secretArn: string,
+  ): Promise<{ kind: 'bound'; binding: Binding & { boundAt: string | undefined } } | { kind: 'unbound'; unboundAt: string } | undefined> {
     const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: S(secretKey(secretArn)) }, ConsistentRead: true }));
     if (!out.Item) return undefined;
-    return { ...bindingOf(out.Item, secretArn), boundAt: str(out.Item, 'bound_at') };
+    const unboundAt = str(out.Item, 'unbound_at');
+    if (unboundAt !== undefined && str(out.Item, 'client_id') === undefined) return { kind: 'unbound', unboundAt };
+    return { kind: 'bound', binding: { ...bindingOf(out.Item, secretArn), boundAt: str(out.Item, 'bound_at') } };
   }
 
   /**
@@ -169,10 +192,12 @@ export class StateTable {
    * nothing (Secrets Manager's configuration test, `status`).
    */
   async checkBinding(binding: Binding): Promise<'bound' | 'unbound'> {
-    const [fromSecret, client] = await Promise.all([this.readSecretBinding(binding.secretArn), this.readClient(binding)]);
-    if (fromSecret) assertSameBinding(fromSecret, binding);
+    const [side, client] = await Promise.all([this.readSecretSide(binding.secretArn), this.readClient(binding)]);
+    if (side?.kind === 'unbound') throw secretUnboundError(binding, side.unboundAt);
+    if (side) assertSameBinding(side.binding, binding);
     if (client?.binding) assertClientBoundTo(client.binding, binding);
-    return fromSecret && client?.binding ? 'bound' : 'unbound';
+    else if (client?.unboundAt) throw clientUnboundError(binding, client.unboundAt);
+    return side && client?.binding ? 'bound' : 'unbound';
   }
 
   /** Client items whose retirement is due at `now` (a consistent scan, page by page). */
@@ -217,6 +242,8 @@ export class StateTable {
         if (record.lease && record.lease.until >= request.now) return { kind: 'held', lease: record.lease };
       } else if (record?.lease && record.lease.until >= request.now) {
         return { kind: 'held', lease: record.lease };
+      } else if (request.bind && record?.unboundAt) {
+        throw clientUnboundError(request.binding, record.unboundAt);
       } else if (request.bind) {
         const bound = await this.bindAndTake(request);
         if (bound) return bound;
@@ -254,18 +281,21 @@ export class StateTable {
       );
       after = out.Attributes;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
+      if (!isConditionFailure(error)) throw error;
+      // Lost only if another holder has it now: a retried give-back whose first answer was lost finds none.
+      const now = await this.readClient(ref);
+      return !(now?.lease && now.lease.holder !== holder);
     }
-    // An item that held nothing but this lease goes away with it (bound items, and
-    // clients an administrator detached that still owe a retirement, stay).
-    if (after && !after.secret_arn && !after.retire_due) {
+    // An item that held nothing but this lease goes away with it (bound items, clients an
+    // administrator set free, and those that still owe a retirement, stay).
+    if (after && !after.secret_arn && !after.retire_due && !after.unbound_at) {
       await this.client
         .send(
           new DeleteItemCommand({
             TableName: this.tableName,
             Key: { pk: S(clientKey(ref)) },
-            ConditionExpression: 'attribute_not_exists(secret_arn) AND attribute_not_exists(retire_due) AND attribute_not_exists(lease_holder)',
+            ConditionExpression:
+              'attribute_not_exists(secret_arn) AND attribute_not_exists(retire_due) AND attribute_not_exists(unbound_at) AND attribute_not_exists(lease_holder)',
           }),
         )
         .catch((error: unknown) => {
@@ -288,23 +318,24 @@ export class StateTable {
     const previousOfSecret = await this.readSecretBinding(binding.secretArn);
     const client = await this.readClient(binding);
     const previousOfClient = client?.binding?.secretArn;
-    if (previousOfSecret && clientKey(previousOfSecret) !== clientKey(binding)) await this.detachClient(previousOfSecret, binding.secretArn);
+    if (previousOfSecret && clientKey(previousOfSecret) !== clientKey(binding)) await this.detachClient(previousOfSecret, binding.secretArn, now.toISOString());
+    const boundAt = now.toISOString();
     if (previousOfClient && previousOfClient !== binding.secretArn) {
-      await this.detachClient(binding, previousOfClient);
+      await this.detachClient(binding, previousOfClient, boundAt);
+      // The secret set free keeps a marker: its rotations are refused until an administrator binds it again.
       await this.client.send(
-        new DeleteItemCommand({
+        new PutItemCommand({
           TableName: this.tableName,
-          Key: { pk: S(secretKey(previousOfClient)) },
+          Item: { pk: S(secretKey(previousOfClient)), kind: S('secret'), secret_arn: S(previousOfClient), unbound_at: S(boundAt) },
           ConditionExpression: 'attribute_not_exists(pk) OR (project_id = :p AND client_id = :c)',
           ExpressionAttributeValues: { ':p': S(binding.projectId), ':c': S(binding.clientId) },
         }),
       );
     }
-    const boundAt = now.toISOString();
     await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: secretItem(binding, boundAt) }));
-    const values: Item = { ':arn': S(binding.secretArn), ':at': S(boundAt), ':p': S(binding.projectId), ':c': S(binding.clientId) };
-    const set = ['secret_arn = :arn', 'bound_at = :at', 'project_id = :p', 'client_id = :c'];
-    const remove = ['expires_at'];
+    const values: Item = { ':arn': S(binding.secretArn), ':at': S(boundAt), ':p': S(binding.projectId), ':c': S(binding.clientId), ':k': S(binding.kind ?? 'connected_app') };
+    const set = ['secret_arn = :arn', 'bound_at = :at', 'project_id = :p', 'client_id = :c', 'client_kind = :k'];
+    const remove = ['expires_at', 'unbound_at'];
     if (binding.credentialsSecretId === undefined) remove.push('credentials_secret_id');
     else {
       set.push('credentials_secret_id = :creds');
@@ -321,16 +352,19 @@ export class StateTable {
     return { previousOfSecret, previousOfClient };
   }
 
-  /** Removes a client's binding to `secretArn` (keeping its lease and retirement fields), if it still has that binding. */
-  private async detachClient(ref: ClientRef, secretArn: string): Promise<void> {
+  /**
+   * Removes a client's binding to `secretArn` (keeping its lease and retirement fields), if it still has
+   * that binding, and marks it unbound: it is bound again only by an administrator.
+   */
+  private async detachClient(ref: ClientRef, secretArn: string, at: string): Promise<void> {
     try {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: S(clientKey(ref)) },
-          UpdateExpression: 'REMOVE secret_arn, credentials_secret_id, bound_at',
+          UpdateExpression: 'SET unbound_at = :at REMOVE secret_arn, credentials_secret_id, bound_at, client_kind',
           ConditionExpression: 'secret_arn = :arn',
-          ExpressionAttributeValues: { ':arn': S(secretArn) },
+          ExpressionAttributeValues: { ':arn': S(secretArn), ':at': S(at) },
         }),
       );
     } catch (error) {
@@ -343,8 +377,15 @@ export class StateTable {
   /** The happy path: one conditional write on a bound client item. */
   private async tryTake(request: LeaseRequest): Promise<AcquireResult | undefined> {
     const { binding } = request;
-    const set = ['lease_holder = :holder', 'lease_until = :until', 'lease_what = :what'];
-    const values: Item = { ':holder': S(request.holder), ':until': N(request.until), ':what': S(request.what), ':now': N(request.now), ':arn': S(binding.secretArn) };
+    const set = ['lease_holder = :holder', 'lease_until = :until', 'lease_what = :what', 'client_kind = :k'];
+    const values: Item = {
+      ':holder': S(request.holder),
+      ':until': N(request.until),
+      ':what': S(request.what),
+      ':now': N(request.now),
+      ':arn': S(binding.secretArn),
+      ':k': S(binding.kind ?? 'connected_app'),
+    };
     if (request.retirement) Object.assign(values, retirementValues(request.retirement, set));
     let credentials = 'attribute_not_exists(credentials_secret_id)';
     if (binding.credentialsSecretId !== undefined) {
@@ -357,7 +398,7 @@ export class StateTable {
           TableName: this.tableName,
           Key: { pk: S(clientKey(binding)) },
           UpdateExpression: `SET ${set.join(', ')}`,
-          ConditionExpression: `secret_arn = :arn AND ${credentials} AND (attribute_not_exists(lease_until) OR lease_until < :now)`,
+          ConditionExpression: `secret_arn = :arn AND (client_kind = :k OR attribute_not_exists(client_kind)) AND ${credentials} AND (attribute_not_exists(lease_until) OR lease_until < :now)`,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_OLD',
         }),
@@ -382,16 +423,18 @@ export class StateTable {
       createdSecretSide = true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      const existing = await this.readSecretBinding(binding.secretArn);
-      // Gone again in between (an administrator's unbind): start over.
+      const existing = await this.readSecretSide(binding.secretArn);
+      // Gone again in between: start over.
       if (!existing) return undefined;
-      assertSameBinding(existing, binding);
+      if (existing.kind === 'unbound') throw secretUnboundError(binding, existing.unboundAt);
+      assertSameBinding(existing.binding, binding);
     }
     const set = [
       'secret_arn = :arn',
       'bound_at = :at',
       'project_id = :p',
       'client_id = :c',
+      'client_kind = :k',
       'lease_holder = :holder',
       'lease_until = :until',
       'lease_what = :what',
@@ -401,6 +444,7 @@ export class StateTable {
       ':at': S(boundAt),
       ':p': S(binding.projectId),
       ':c': S(binding.clientId),
+      ':k': S(binding.kind ?? 'connected_app'),
       ':holder': S(request.holder),
       ':until': N(request.until),
       ':what': S(request.what),
@@ -417,7 +461,8 @@ export class StateTable {
           TableName: this.tableName,
           Key: { pk: S(clientKey(binding)) },
           UpdateExpression: `SET ${set.join(', ')} REMOVE expires_at`,
-          ConditionExpression: 'attribute_not_exists(secret_arn) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
+          // Never a client an administrator set free (unbound_at): only an administrator binds it again.
+          ConditionExpression: 'attribute_not_exists(secret_arn) AND attribute_not_exists(unbound_at) AND (attribute_not_exists(lease_until) OR lease_until < :now)',
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_OLD',
         }),
@@ -428,7 +473,7 @@ export class StateTable {
       if (!isConditionFailure(error)) throw error;
     }
     const record = await this.readClient(binding);
-    if (record?.binding && record.binding.secretArn !== binding.secretArn && createdSecretSide) {
+    if (((record?.binding && record.binding.secretArn !== binding.secretArn) || record?.unboundAt) && createdSecretSide) {
       // The client was bound to another secret meanwhile: undo this secret's half, which names a client it cannot have.
       await this.client
         .send(
@@ -460,8 +505,9 @@ export class StateTable {
           TableName: this.tableName,
           Key: { pk: S(clientKey(request.binding)) },
           UpdateExpression: `SET project_id = :p, client_id = :c, lease_holder = :holder, lease_until = :until, lease_what = :what${withTtl ? ', expires_at = :exp' : ''}`,
-          // TTL only for an item that holds nothing else: a detached client that still owes a retirement must not expire.
-          ConditionExpression: `attribute_not_exists(secret_arn) AND ${withTtl ? 'attribute_not_exists(retire_due) AND ' : ''}(attribute_not_exists(lease_until) OR lease_until < :now)`,
+          // TTL only for an item that holds nothing else: a client that still owes a retirement, or that an
+          // administrator set free, must not expire.
+          ConditionExpression: `attribute_not_exists(secret_arn) AND ${withTtl ? 'attribute_not_exists(retire_due) AND attribute_not_exists(unbound_at) AND ' : ''}(attribute_not_exists(lease_until) OR lease_until < :now)`,
           ExpressionAttributeValues: withTtl ? { ...values, ':exp': N(Math.ceil(request.until / 1000) + LEASE_ONLY_TTL_S) } : values,
           ReturnValues: 'ALL_OLD',
         }),
@@ -520,6 +566,7 @@ function secretItem(binding: Binding, boundAt: string): Item {
     client_id: S(binding.clientId),
     bound_at: S(boundAt),
   };
+  if (binding.kind !== undefined) item.client_kind = S(binding.kind);
   if (binding.credentialsSecretId !== undefined) item.credentials_secret_id = S(binding.credentialsSecretId);
   return item;
 }
@@ -530,6 +577,7 @@ function bindingOf(item: Item, secretArn: string): Binding {
     projectId: str(item, 'project_id') ?? '',
     clientId: str(item, 'client_id') ?? '',
     credentialsSecretId: str(item, 'credentials_secret_id'),
+    kind: str(item, 'client_kind') as ClientKind | undefined,
   };
 }
 
@@ -547,8 +595,11 @@ function toClientRecord(item: Item): ClientRecord {
   const dueAt = num(item, 'retire_due');
   return {
     ref,
-    binding: secretArn ? { ...ref, secretArn, credentialsSecretId: str(item, 'credentials_secret_id') } : undefined,
+    binding: secretArn
+      ? { ...ref, secretArn, credentialsSecretId: str(item, 'credentials_secret_id'), kind: str(item, 'client_kind') as ClientKind | undefined }
+      : undefined,
     boundAt: str(item, 'bound_at'),
+    unboundAt: str(item, 'unbound_at'),
     lease: holder !== undefined && until !== undefined ? { holder, until, what: str(item, 'lease_what') ?? '' } : undefined,
     retirement:
       dueAt !== undefined
@@ -570,12 +621,30 @@ const credentialsLabel = (id: string | undefined) => (id === undefined ? "the fu
 const REBIND_FIX =
   'If the change is intended, an administrator rebinds the secret with the CLI (bind --secret-id <secret> --client-id <client>), which needs write access to the state table.';
 
+function secretUnboundError(wanted: Binding, at: string): BindingError {
+  return new BindingError(
+    `Secret ${wanted.secretArn} was unbound from its Stytch client by an administrator (${at}); its rotations are refused until an administrator binds it again, so its value cannot choose a client. ${REBIND_FIX}`,
+  );
+}
+
+function clientUnboundError(wanted: Binding, at: string): BindingError {
+  return new BindingError(
+    `Stytch client ${wanted.clientId} of project ${wanted.projectId} was unbound by an administrator (${at}); only an administrator binds it again, so secret ${wanted.secretArn} may not claim it; nothing was changed. ${REBIND_FIX}`,
+  );
+}
+
 /** The secret side of the binding must name exactly this client, project and credentials secret. */
 function assertSameBinding(bound: Binding, wanted: Binding): void {
   if (bound.projectId !== wanted.projectId || bound.clientId !== wanted.clientId) {
     throw new BindingError(
       `Secret ${wanted.secretArn} is bound to Stytch client ${bound.clientId} of project ${bound.projectId}, but its value names client ${wanted.clientId} of project ${wanted.projectId}. ` +
         `A rotation acts only on the client its secret is bound to; nothing was changed. ${REBIND_FIX}`,
+    );
+  }
+  if (bound.kind !== undefined && wanted.kind !== undefined && bound.kind !== wanted.kind) {
+    throw new BindingError(
+      `Secret ${wanted.secretArn} is bound to ${bound.kind} client ${bound.clientId}, but its value makes it a ${wanted.kind} client (client_kind); nothing was changed. ` +
+        `Restore client_kind in the value, or rebind. ${REBIND_FIX}`,
     );
   }
   if (bound.credentialsSecretId !== wanted.credentialsSecretId) {
