@@ -10,6 +10,7 @@ import { StateTable, type Binding, type DynamoDBSend } from '../functions/lib/st
 import { CredentialsCache } from '../functions/lib/stytch/credentials.js';
 import { StytchHttp, type FetchFn } from '../functions/lib/stytch/http.js';
 import { clientKindOf, providerFor, type ClientProvider } from '../functions/lib/stytch/index.js';
+import { AwsClock } from './clock.js';
 import { CliError, explainError, type ErrorContext } from './errors.js';
 import { CLIENT_LABELS, type RotationConfig, type Snapshot, type StateView, type VersionValue, type VersionView } from './snapshot.js';
 import type { Output } from './io.js';
@@ -97,8 +98,13 @@ export class Connection {
   readonly holder = operatorHolder();
   private readonly credentials: CredentialsCache;
 
+  /** The command's runtime, its clock AWS's (see AwsClock): leases and deadlines are counted on it. */
+  readonly runtime: Runtime;
+  /** AWS's clock as measured from its answers. */
+  readonly clock: AwsClock;
+
   constructor(
-    readonly runtime: Runtime,
+    runtime: Runtime,
     aws: AwsOptions,
     /** --credentials-secret-id */
     private readonly credentialsFlag: string | undefined,
@@ -107,13 +113,15 @@ export class Connection {
     /** --state-table */
     stateTableFlag?: string,
   ) {
-    this.sm = runtime.secretsManager(aws);
+    this.clock = new AwsClock(runtime.now);
+    this.runtime = { ...runtime, now: this.clock.now };
+    this.sm = this.clock.watch(runtime.secretsManager(aws));
     // No value cache across reads: the CLI re-reads to see what changed.
     this.store = new SecretStore(this.sm, { cacheTtlMs: 0 });
     this.config = loadConfig(runtime.env);
-    this.credentials = new CredentialsCache((id) => this.store.getCurrent(id), { ttlMs: 60_000, envBaseUrl: this.config.apiBaseUrl, now: runtime.now });
+    this.credentials = new CredentialsCache((id) => this.store.getCurrent(id), { ttlMs: 60_000, envBaseUrl: this.config.apiBaseUrl, now: this.runtime.now });
     const table = stateTableFlag ?? this.config.stateTableName;
-    this.state = table ? new StateTable(explainedDynamoDB(runtime.dynamoDB(aws), table), table) : undefined;
+    this.state = table ? new StateTable(explainedDynamoDB(this.clock.watch(runtime.dynamoDB(aws)), table), table) : undefined;
   }
 
   /** The state table, for a command that changes something: only under a lease in it (VI), so it refuses without one. */
@@ -147,7 +155,13 @@ export class Connection {
 
   /** What a value asks to be bound to: its secret, client, project and credentials (VII), as the function computes it. */
   async bindingOf(arn: string, secret: RotatedSecret): Promise<Binding> {
-    return { secretArn: arn, projectId: await this.projectOf(secret), clientId: secret.client_id, credentialsSecretId: secret.stytch_credentials_secret_id };
+    return {
+      secretArn: arn,
+      projectId: await this.projectOf(secret),
+      clientId: secret.client_id,
+      credentialsSecretId: secret.stytch_credentials_secret_id,
+      kind: clientKindOf(secret),
+    };
   }
 
   /**

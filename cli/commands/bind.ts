@@ -1,4 +1,5 @@
 import { clientKey, type Binding, type ClientRecord } from '../../functions/lib/state/table.js';
+import { clientKindOf } from '../../functions/lib/stytch/index.js';
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
 import { commands, credentialsLabel, isoTime, shellQuote, type ExitCode } from '../diagnose.js';
@@ -74,6 +75,7 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
     clientId: clientFlag ?? current.client_id,
     projectId: projectFlag ?? valueProject,
     credentialsSecretId: current.stytch_credentials_secret_id,
+    kind: clientKindOf(current),
   };
   const [secretSide, wantedClient] = await Promise.all([table.readSecretBinding(arn), table.readClient(wanted)]);
   const oldClient = secretSide && clientKey(secretSide) !== clientKey(wanted) ? await table.readClient(secretSide) : undefined;
@@ -112,7 +114,7 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
   const involved = new Map<string, ClientRecord['ref']>();
   for (const ref of [wanted, ...(secretSide ? [secretSide] : [])]) involved.set(clientKey(ref), { projectId: ref.projectId, clientId: ref.clientId });
   const refs = [...involved.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, ref]) => ref);
-  const result = await underLeases(connection, arn, refs, io, () => table.rebind(wanted, new Date(runtime.now())));
+  const result = await underLeases(connection, arn, refs, io, () => table.rebind(wanted, new Date(connection.runtime.now())));
 
   io.out(`Bound secret ${name} to ${describeBinding(wanted)}. Its next rotation acts on client ${wanted.clientId}.`);
   if (result.previousOfSecret && clientKey(result.previousOfSecret) !== clientKey(wanted)) {
@@ -166,6 +168,6 @@ async function underLeases<T>(connection: Connection, secretArn: string, refs: A
   const table = connection.requireState('bind');
   // The lease is taken on the binding the client has now (a client bound to no secret gets a lease-only item).
   const record = await table.readClient(first);
-  const binding: Binding = record?.binding ?? { ...first, secretArn, credentialsSecretId: undefined };
+  const binding: Binding = record?.binding ?? { ...first, secretArn, credentialsSecretId: undefined, kind: 'connected_app' };
   return await connection.underLease(binding, 'bind', io, async () => ({ result: await underLeases(connection, secretArn, rest, io, work) }));
 }

@@ -5,7 +5,7 @@ import type { Binding } from '../../functions/lib/state/table.js';
 import type { ClientProvider } from '../../functions/lib/stytch/index.js';
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
-import { bindingMismatch, commands, credentialsLabel, isoTime, overlapOf, pendingAccepted, pendingLast4, type CommandStyle, type ExitCode } from '../diagnose.js';
+import { bindingMismatch, commands, credentialsLabel, diagnose, isoTime, overlapOf, pendingAccepted, pendingLast4, type CommandStyle, type ExitCode } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { describeAction, planRecovery, type Action } from '../plan.js';
 import { renderStatus, renderVerdict } from '../render.js';
@@ -96,8 +96,16 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   io.out('Applying:');
   const completed = await connection.underLease(binding, 'recover', io, async (lease) => {
     let completedAtStytch = false;
+    // The plan again, on a read made under the lease, before anything is changed.
+    const { snapshot: fresh } = await connection.snapshot(id, { strictState: true, deadline: connection.leaseDeadline(lease) });
+    const decided = planRecovery(fresh, diagnose(fresh, common.style), { cancelRotation }).actions;
     for (const [i, action] of plan.actions.entries()) {
       try {
+        // VI: the decision is taken again under the lease. The plan printed before it was taken may be
+        // stale (a step was at work: an "orphan" it has stored since, a pending version it has filled).
+        if (!decided.some((a) => sameAction(a, action))) {
+          throw new StateChanged('the state changed since the plan was made (a rotation step may have been at work): this action is no longer called for.');
+        }
         const result = await apply(connection, id, action, lease, common.style);
         if (action.kind === 'complete-at-stytch' && result === 'done') completedAtStytch = true;
         io.out(`  ${i + 1}. ${describeAction(action)}: ${result}`);
@@ -124,7 +132,13 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
  * Applies one action after checking, on a fresh read made under the client's
  * lease (VI), that what it was planned on still holds.
  */
-async function apply(connection: Connection, secretId: string, action: Action, lease: HeldLease, style: CommandStyle): Promise<string> {
+async function apply(
+  connection: Connection,
+  secretId: string,
+  action: Action,
+  lease: HeldLease,
+  style: CommandStyle,
+): Promise<string> {
   const deadline = connection.leaseDeadline(lease);
   if (connection.runtime.now() >= deadline) throw new StateChanged('the lease on the client is about to run out.');
   const { snapshot: now, current } = await connection.snapshot(secretId, { strictState: true, deadline });
@@ -200,6 +214,20 @@ export function leaseStillCovers(s: Snapshot, leased: Binding): string | undefin
   }
   const mismatch = bindingMismatch(s);
   return mismatch ? `${mismatch}.` : undefined;
+}
+
+/** The same action on the same version or secret (the fields that say what it acts on). */
+function sameAction(a: Action, b: Action): boolean {
+  switch (a.kind) {
+    case 'promote-pending':
+      return b.kind === a.kind && b.versionId === a.versionId && b.fromVersionId === a.fromVersionId;
+    case 'complete-at-stytch':
+      return b.kind === a.kind && b.nextLast4 === a.nextLast4;
+    case 'cancel-at-stytch':
+      return b.kind === a.kind && b.nextLast4 === a.nextLast4 && b.currentLast4 === a.currentLast4;
+    case 'remove-pending':
+      return b.kind === a.kind && b.versionId === a.versionId;
+  }
 }
 
 function holdsPending(s: Snapshot, versionId: string): boolean {

@@ -74,7 +74,7 @@ async function holdLease(secretArn: string, clientId: string, what: string): Pro
   return await takeLease(
     stateTable(),
     {
-      binding: { secretArn, projectId: stack.project.projectId, clientId, credentialsSecretId: undefined },
+      binding: { secretArn, projectId: stack.project.projectId, clientId, credentialsSecretId: undefined, kind: 'connected_app' },
       bind: false,
       holder: 'test/held-on-purpose',
       what,
@@ -569,7 +569,9 @@ describe('CLI against the local stack: the state table (binding, lease)', () => 
     expect(rotate.code).toBe(0);
     expect(rotate.out).toContain('Verdict: consistent (exit 0)');
     expect(stack.stytch.isAccepted(second.clientId, versions(first.name).current.secret!)).toBe(true);
-    expect(await clientItem(first.clientId)).toBeUndefined();
+    // The client set free keeps a marker: only an administrator binds it again (VII).
+    expect(await clientItem(first.clientId)).toMatchObject({ unbound_at: { S: expect.any(String) } });
+    expect((await clientItem(first.clientId))?.secret_arn).toBeUndefined();
   });
 
   it('recover --yes waits for a lease held by a rotation step and acts once it is given back', async () => {
@@ -712,8 +714,10 @@ describe('CLI against the local stack: the overlap window (PREVIOUS_SECRET_GRACE
     const ended = await status(seeded.name);
     expect(ended).toMatchObject({ code: 0, verdict: 'overlap-window' });
     expect(ended.verdicts[0]!.summary).toContain('The overlap window ended at');
-    // Twenty minutes later with no sweep: late, and retire is named.
-    const late = await status(seeded.name, clockAhead(20 * 60_000));
+    // Twenty minutes after its end with no sweep: late, and retire is named. (The CLI counts time by AWS's
+    // clock, read from the answers' Date header: a skewed local clock would not show it late.)
+    await windowEndsAt(seeded.clientId, Date.now() - 20 * 60_000);
+    const late = await status(seeded.name, clockAhead(-40 * 60_000));
     expect(late).toMatchObject({ code: 1, verdict: 'retirement-overdue' });
     expect(late.verdicts[0]!.summary).toContain('the retirement sweep is late or failing');
     expect(late.verdicts[0]!.fix.command).toBe(`npm run cli -- retire --secret-id ${seeded.name} --yes`);

@@ -1,0 +1,167 @@
+/**
+ * The operator CLI against the function's steps, at chosen interleavings
+ * (World.pause), through the real SDK pipeline ('sdk' transport): leases
+ * taken by an operator whose machine clock is minutes off (VI, I), a plan
+ * made before the lease and applied after it (VI), and what an
+ * administrator's rebinding leaves behind (VII).
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../cli/cli.js';
+import type { Runtime } from '../../cli/context.js';
+import { CREDENTIALS_SECRET, LAMBDA_ARN, STATE_TABLE, World } from '../helpers/world.js';
+
+let world: World;
+
+afterEach(() => {
+  // V: nothing printed or thrown by the function holds a secret.
+  if (world) expect(world.leaks()).toEqual([]);
+});
+
+/** The CLI, run in process against the World's emulators, with its own (possibly wrong) clock. */
+async function cli(argv: string[], runtime: Partial<Runtime> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    io: { out: (l) => out.push(l), err: (l) => err.push(l) },
+    runtime: {
+      env: { STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET, STYTCH_API_BASE_URL: 'http://127.0.0.1:9', ROTATION_STATE_TABLE: STATE_TABLE },
+      fetch: (world as unknown as { fetch: Runtime['fetch'] }).fetch,
+      secretsManager: () => world.smClient,
+      dynamoDB: () => world.dynamoClient,
+      now: world.clock.now,
+      sleep: async (ms) => world.advance(ms),
+      ...runtime,
+    },
+  });
+  const printed = [...out, ...err].join('\n');
+  expect(world.knownSecrets().filter((s) => printed.includes(s))).toEqual([]);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const currentOf = (arn: string) =>
+  JSON.parse(Object.values(world.sm.inspect(arn).versions).find((v) => v.stages.includes('AWSCURRENT'))!.secretString!) as Record<string, unknown>;
+
+async function otherSecret(name: string, value: Record<string, unknown>): Promise<string> {
+  const { ARN } = (await world.sm.handle('CreateSecret', { Name: name, ClientRequestToken: randomUUID(), SecretString: JSON.stringify(value) })) as { ARN: string };
+  await world.sm.handle('RotateSecret', { SecretId: ARN, RotationLambdaARN: LAMBDA_ARN, RotationRules: { ScheduleExpression: 'rate(30 days)' }, RotateImmediately: false });
+  return ARN;
+}
+
+const putCurrent = (arn: string, value: Record<string, unknown>) =>
+  world.sm.handle('PutSecretValue', { SecretId: arn, ClientRequestToken: randomUUID(), SecretString: JSON.stringify(value) });
+
+async function rotate(arn: string) {
+  await world.sm.handle('RotateSecret', { SecretId: arn });
+  return world.sm.rotationHistory(arn).at(-1)!;
+}
+
+describe('An operator whose clock is minutes off still takes turns with the function (VI): the CLI counts time by AWS\'s clock', () => {
+  it('3 minutes behind: retire --yes holds a lease the next createSecret waits for, and AWSCURRENT keeps working', async () => {
+    world = await new World({ smTransport: 'sdk', env: { PREVIOUS_SECRET_GRACE_SECONDS: '3600' } }).init();
+    await rotate(world.secretArn); // an overlap window is open
+    const current = world.currentSecret();
+    const gate = world.pause((c) => c.service === 'stytch' && c.operation === 'connected_app.rotate' && c.invocation === undefined);
+    const retire = cli(['retire', '--secret-id', world.secretArn, '--yes'], { now: () => world.clock.now() - 180_000, sleep: async () => undefined });
+    await gate.reached;
+    const token = await world.beginRotation();
+    await expect(world.invoke('createSecret', token)).rejects.toThrow(/Another invocation holds the lease/);
+    expect(world.metricCounts().LeaseExpired ?? 0).toBe(0);
+    gate.release();
+    // Its exit code is status's afterwards: 1, for the rotation begun meanwhile (AWSPENDING without a value yet).
+    expect((await retire).out).toMatch(/Retired …\S{4}: Stytch accepts only AWSCURRENT/);
+    expect(world.stytch.isAccepted(world.client.client_id, current)).toBe(true);
+    await world.invoke('createSecret', token);
+    expect(world.stytch.isAccepted(world.client.client_id, current)).toBe(true);
+  });
+
+  it('3 minutes ahead: recover --yes --cancel-rotation does not take over finishSecret\'s live lease, so it never cancels what finishSecret makes AWSCURRENT', async () => {
+    world = await new World({ smTransport: 'sdk' }).init();
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    const move = world.pause((c) => c.operation === 'UpdateSecretVersionStage' && c.step === 'finishSecret');
+    const finish = world.invoke('finishSecret', token);
+    await move.reached;
+    const r = await cli(['recover', '--secret-id', world.secretArn, '--yes', '--cancel-rotation'], { now: () => world.clock.now() + 180_000, sleep: async () => undefined });
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/recover changed nothing: the lease on Stytch client .* is still held/);
+    move.release();
+    await finish;
+    expect(world.versionWith('AWSCURRENT')!.id).toBe(token);
+    expect(world.stytch.isAccepted(world.client.client_id, world.currentSecret())).toBe(true);
+  });
+});
+
+describe('recover decides again under the lease (VI)', () => {
+  it('leaves alone the rotation a createSecret completed while recover waited for the lease (no orphan to cancel, no empty version to clear)', async () => {
+    world = await new World({ smTransport: 'sdk' }).init();
+    const token = await world.beginRotation();
+    const put = world.pause((c) => c.operation === 'PutSecretValue' && c.step === 'createSecret');
+    const create = world.invoke('createSecret', token);
+    await put.reached;
+    let released = false;
+    const r = await cli(['recover', '--secret-id', world.secretArn, '--yes'], {
+      // recover waits for createSecret's lease; meanwhile createSecret stores its secret and ends.
+      sleep: async (ms) => {
+        if (!released) {
+          released = true;
+          put.release();
+          await create;
+        }
+        world.advance(ms);
+      },
+    });
+    // What it planned before the lease, and did not do once it decided again under it.
+    expect(r.err).toMatch(/Cancel Stytch's next secret .*: not done: the state changed since the plan was made/);
+    const version = world.snapshot().versions[token]!;
+    expect(version.stages).toContain('AWSPENDING');
+    expect(world.stytch.isAccepted(world.client.client_id, (JSON.parse(version.secretString!) as { client_secret: string }).client_secret)).toBe(true);
+    for (const step of ['setSecret', 'testSecret', 'finishSecret'] as const) await world.invoke(step, token);
+    expect(world.versionWith('AWSCURRENT')!.id).toBe(token);
+  });
+});
+
+describe('What an administrator\'s rebinding sets free stays out of reach of a value writer (VII)', () => {
+  it('the secret and the client a bind unbound are never bound again by a rotation, only by an administrator', async () => {
+    world = await new World().init();
+    const y = world.client; // S (world.secretArn) is bound to client Y
+    await rotate(world.secretArn);
+    const x = world.stytch.createConnectedApp(world.project.projectId, { clientType: 'first_party' });
+    const t = await otherSecret('demo/t', { client_id: x.client_id, client_secret: x.client_secret });
+    expect((await rotate(t)).outcome).toBe('succeeded'); // T is bound to X
+    // The administrator moves S onto X: T and Y are set free.
+    await putCurrent(world.secretArn, { client_id: x.client_id, client_secret: currentOf(t).client_secret });
+    const bind = await cli(['bind', '--secret-id', world.secretArn, '--yes']);
+    expect(bind.code).toBe(0);
+    // T's value writer points T at Y: refused before any Stytch call.
+    const yBefore = world.stytch.clientState(y.client_id);
+    await putCurrent(t, { client_id: y.client_id, client_secret: 'does-not-know-it' });
+    world.stytch.resetRequests();
+    const outcome = await rotate(t);
+    expect(outcome.outcome).toBe('failed');
+    // Refused on either side: the client and the secret were both set free by the administrator.
+    expect(outcome.attempts[0]?.steps[0]?.error).toMatch(/was unbound (from its Stytch client )?by an administrator .*(its rotations are refused until|only) an administrator binds it again/);
+    expect(world.stytch.requests).toEqual([]);
+    expect(world.stytch.clientState(y.client_id)).toEqual(yBefore);
+    // A fresh secret naming Y cannot claim it either.
+    const u = await otherSecret('demo/u', { client_id: y.client_id, client_secret: 'does-not-know-it-either' });
+    expect(world.sm.rotationHistory(u).at(-1)?.attempts[0]?.steps[0]?.error).toMatch(/was unbound by an administrator .* only an administrator binds it again/);
+    // The administrator can: bind T to Y explicitly.
+    const again = await cli(['bind', '--secret-id', t, '--client-id', y.client_id, '--yes']);
+    expect(again.code).toBe(0);
+  });
+
+  it('a secret whose rotation is configured (RotateImmediately=false) is bound at once: another secret\'s value cannot claim its client before its first rotation', async () => {
+    world = await new World().init(); // configured, not rotated: its configuration test bound it
+    const c = world.client;
+    const u = await otherSecret('demo/unrelated', { client_id: 'connected-app-test-placeholder', client_secret: 'placeholder-secret' });
+    await putCurrent(u, { client_id: c.client_id, client_secret: 'whatever-1234' });
+    world.stytch.resetRequests();
+    const res = await rotate(u);
+    expect(res.outcome).toBe('failed');
+    expect(res.attempts[0]?.steps[0]?.error).toMatch(/is bound to another secret/);
+    expect(world.stytch.requests.filter((r) => /rotate/.test(r.operation))).toEqual([]);
+    expect(world.stytch.isAccepted(c.client_id, c.client_secret)).toBe(true);
+    expect((await rotate(world.secretArn)).outcome).toBe('succeeded');
+  });
+});
