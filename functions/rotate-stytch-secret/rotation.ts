@@ -129,19 +129,22 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
 }
 
 async function runUnderLease(r: Rotation): Promise<StepOutcome> {
-  switch (r.event.Step) {
-    case 'createSecret': {
-      // Its decisions (orphan, half-done, overlap) depend on AWSCURRENT: read it again under the lease.
-      const fresh = await readRotation(r.event, r.deps);
-      if (fresh.cur.client_id !== r.cur.client_id || fresh.cur.stytch_credentials_secret_id !== r.cur.stytch_credentials_secret_id) {
-        throw new TransientError(
-          `AWSCURRENT of ${r.name} changed to another version while this step waited for its lease; Secrets Manager's reattempt starts from the new value.`,
-        );
-      }
-      Object.assign(r, { ...fresh, lease: r.lease, stytch: r.stytch, deps: r.deps });
-      if (r.alreadyCurrent) return 'already-current';
-      return createSecret(r);
+  // createSecret's decisions (orphan, half-done, overlap) depend on AWSCURRENT: it reads the labels again
+  // under the lease. So does any step that waited for the lease: what it read before may be stale (a
+  // duplicate of it, or a whole newer rotation, ran meanwhile), and would only make for false alarms.
+  if (r.event.Step === 'createSecret' || r.lease?.contended) {
+    const fresh = await readRotation(r.event, r.deps);
+    if (fresh.cur.client_id !== r.cur.client_id || fresh.cur.stytch_credentials_secret_id !== r.cur.stytch_credentials_secret_id) {
+      throw new TransientError(
+        `AWSCURRENT of ${r.name} changed to another version while this step waited for its lease; Secrets Manager's reattempt starts from the new value.`,
+      );
     }
+    Object.assign(r, { ...fresh, lease: r.lease, stytch: r.stytch, deps: r.deps });
+    if (r.alreadyCurrent && r.event.Step !== 'finishSecret') return 'already-current';
+  }
+  switch (r.event.Step) {
+    case 'createSecret':
+      return createSecret(r);
     case 'setSecret':
       return setSecret(r);
     case 'testSecret':
@@ -380,7 +383,17 @@ async function startRotation(r: Rotation): Promise<{ state: ClientState; nextSec
     await tolerateNotRotating(stytch, () => stytch.rotateCancel(r.clientId));
     deps.metrics.count('OrphanRepaired');
   }
-  return await stytch.rotateStart(r.clientId);
+  try {
+    return await stytch.rotateStart(r.clientId);
+  } catch (error) {
+    // Stytch has a next secret again right after this invocation cleared it: the answer to its own start
+    // was lost (its retry then finds it), or a start from outside came in between. Either way nobody holds
+    // it yet: transient, and the reattempt cancels it as an orphan before starting (II).
+    if (stytch.isAlreadyRotating(error)) {
+      throw new TransientError('Stytch reports a rotation already in progress right after this one cleared it; the reattempt repairs it.', { cause: error });
+    }
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------- setSecret
@@ -486,7 +499,11 @@ async function completeAfterLabel(r: Rotation): Promise<StepOutcome> {
   const state = await r.stytch.get(r.clientId);
   if (state.nextSecretLast4 === last4(r.cur) && r.deps.graceSeconds > 0) {
     // Inside the overlap window: make sure its end is recorded (III), never retire early here.
-    if (r.lease?.previous?.retirement?.versionId !== r.token) {
+    const recorded = r.lease?.previous?.retirement;
+    if (recorded?.versionId === r.token) {
+      // Recorded by the step that moved the label: keep its time (this step's intent, if any, is replaced).
+      r.retirement = recorded;
+    } else {
       r.retirement = retirementOf(r, r.cur, state, r.deps.lease.clock.now());
       r.deps.metrics.count('RetirementRecordedLate');
       r.deps.logger.warn('The retirement of the previous secret had not been recorded (the step that moved AWSCURRENT ended early): recorded now, its window counted from now', {

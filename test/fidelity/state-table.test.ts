@@ -99,6 +99,8 @@ const boundClientItem = (b: Binding, boundAt: number): Item => ({
   client_kind: S(b.kind ?? 'connected_app'),
   ...(b.credentialsSecretId === undefined ? {} : { credentials_secret_id: S(b.credentialsSecretId) }),
 });
+/** Who last gave the lease back (a retried give-back whose answer was lost recognises itself by it). */
+const releasedBy = (holder: string): Item => ({ released_by: S(holder) });
 const leaseFields = (r: LeaseRequest): Item => ({ lease_holder: S(r.holder), lease_until: N(r.until), lease_what: S(r.what) });
 const retirementFields = (r: Retirement): Item => ({
   retire_due: N(r.dueAt),
@@ -374,7 +376,7 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
       t.note('ALL_OLD returned', t.returned);
     });
 
-    const boundItem = boundClientItem(a, T0);
+    const boundItem = { ...boundClientItem(a, T0), ...releasedBy('h1') };
     expectOnEach(traces, 'release', { ok: true, calls: ['UpdateItem ok'] });
     expectOnEach(traces, 'items before free acquire', { [clientPk(a)]: boundItem, [`secret#${a.secretArn}`]: secretItemOf(a, T0) });
     // The happy path: one conditional write, which returns the record as it was (ALL_OLD).
@@ -471,8 +473,8 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
     }
     expectOnEach(traces, 'items after', traces.dynalite.get('items before'));
     expectOnEach(traces, 'items before', {
-      [clientPk(a)]: boundClientItem(a, T0),
-      [clientPk(b)]: boundClientItem(b, T0),
+      [clientPk(a)]: { ...boundClientItem(a, T0), ...releasedBy('h1') },
+      [clientPk(b)]: { ...boundClientItem(b, T0), ...releasedBy('h1') },
       [`secret#${a.secretArn}`]: secretItemOf(a, T0),
       [`secret#${b.secretArn}`]: secretItemOf(b, T0),
     });
@@ -502,14 +504,14 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
     const base = { ...boundClientItem(a, T0) };
     const secret = { [`secret#${a.secretArn}`]: secretItemOf(a, T0) };
     expectOnEach(traces, 'release with a retirement', { ok: true, calls: ['UpdateItem ok'] });
-    expectOnEach(traces, 'items with retirement', { [clientPk(a)]: { ...base, ...retirementFields(r1) }, ...secret });
+    expectOnEach(traces, 'items with retirement', { [clientPk(a)]: { ...base, ...retirementFields(r1), ...releasedBy('h1') }, ...secret });
     expectOnEach(traces, 'release by a non-holder', { ok: false, calls: ['UpdateItem ConditionalCheckFailedException', 'GetItem ok'] });
     expectOnEach(traces, 'items after non-holder', {
-      [clientPk(a)]: { ...base, ...retirementFields(r1), ...leaseFields(request(a, 'h2', T0 + MIN)) },
+      [clientPk(a)]: { ...base, ...retirementFields(r1), ...releasedBy('h1'), ...leaseFields(request(a, 'h2', T0 + MIN)) },
       ...secret,
     });
     expectOnEach(traces, 'release keeping the retirement', { ok: true, calls: ['UpdateItem ok'] });
-    expectOnEach(traces, 'items after keeping', { [clientPk(a)]: { ...base, ...retirementFields(r1) }, ...secret });
+    expectOnEach(traces, 'items after keeping', { [clientPk(a)]: { ...base, ...retirementFields(r1), ...releasedBy('h2') }, ...secret });
     // Nobody holds it: not a lost lease (a retried give-back whose first answer was lost looks the same).
     expectOnEach(traces, 'release with no lease held', { ok: true, calls: ['UpdateItem ConditionalCheckFailedException', 'GetItem ok'] });
     expectOnEach(traces, 'acquire with a retirement', {
@@ -517,11 +519,11 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
       calls: ['UpdateItem ok'],
     });
     expectOnEach(traces, 'items after acquire with retirement', {
-      [clientPk(a)]: { ...base, ...retirementFields(r2), ...leaseFields(request(a, 'h4', T0 + 2 * MIN, { retirement: r2 })) },
+      [clientPk(a)]: { ...base, ...retirementFields(r2), ...releasedBy('h2'), ...leaseFields(request(a, 'h4', T0 + 2 * MIN, { retirement: r2 })) },
       ...secret,
     });
     expectOnEach(traces, 'release clearing the retirement', { ok: true, calls: ['UpdateItem ok'] });
-    expectOnEach(traces, 'items after clearing', { [clientPk(a)]: base, ...secret });
+    expectOnEach(traces, 'items after clearing', { [clientPk(a)]: { ...base, ...releasedBy('h4') }, ...secret });
     expect(traces.dynalite.steps).toEqual(traces.moto.steps);
   });
 
@@ -695,11 +697,11 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
       calls: ['GetItem ok', 'GetItem ok', 'UpdateItem ok', 'UpdateItem ok', 'PutItem ok', 'PutItem ok', 'UpdateItem ok'],
     });
     // Client x keeps its identity and its retirement, unbound by an administrator; secret b is marked so too.
-    const xDetached: Item = { pk: S(clientPk(a)), project_id: S(PROJECT), client_id: S('client-x'), unbound_at: S(iso(rebindAt)), ...retirementFields(rx) };
+    const xDetached: Item = { pk: S(clientPk(a)), project_id: S(PROJECT), client_id: S('client-x'), unbound_at: S(iso(rebindAt)), ...retirementFields(rx), ...releasedBy('h1') };
     const bMarker: Item = { pk: S(`secret#${b.secretArn}`), kind: S('secret'), secret_arn: S(b.secretArn), unbound_at: S(iso(rebindAt)) };
     expectOnEach(traces, 'items after rebind', {
       [clientPk(a)]: xDetached,
-      [clientPk(b)]: { ...boundClientItem(aToY, rebindAt), ...retirementFields(ry) },
+      [clientPk(b)]: { ...boundClientItem(aToY, rebindAt), ...retirementFields(ry), ...releasedBy('h1') },
       [`secret#${a.secretArn}`]: secretItemOf(aToY, rebindAt),
       [`secret#${b.secretArn}`]: bMarker,
     });
@@ -738,8 +740,8 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
     });
     const opLease = leaseFields(request(d, 'op', T0, { bind: false }));
     expectOnEach(traces, 'items at the end', {
-      [clientPk(a)]: { ...boundClientItem(bToX, rebindAt + 3 * MIN), ...retirementFields(rx), ...leaseFields(request(bToX, 'h3', rebindAt + 4 * MIN)) },
-      [clientPk(b)]: { ...boundClientItem(aToY, rebindAt + 2 * MIN), ...retirementFields(ry), ...leaseFields(request(aToY, 'h2', rebindAt + MIN)) },
+      [clientPk(a)]: { ...boundClientItem(bToX, rebindAt + 3 * MIN), ...retirementFields(rx), ...releasedBy('h1'), ...leaseFields(request(bToX, 'h3', rebindAt + 4 * MIN)) },
+      [clientPk(b)]: { ...boundClientItem(aToY, rebindAt + 2 * MIN), ...retirementFields(ry), ...releasedBy('h1'), ...leaseFields(request(aToY, 'h2', rebindAt + MIN)) },
       [clientPk(d)]: { ...boundClientItem(d, rebindAt), ...opLease },
       [`secret#${a.secretArn}`]: secretItemOf(aToY, rebindAt + 2 * MIN),
       [`secret#${b.secretArn}`]: secretItemOf(bToX, rebindAt + 3 * MIN),
@@ -765,7 +767,7 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
       await t.run('release x again', (table) => table.release(a, 'cli-2'));
       await t.items('items at the end');
     });
-    const xDetached: Item = { pk: S(clientPk(a)), project_id: S(PROJECT), client_id: S('client-x'), unbound_at: S(iso(T0 + MIN)), ...retirementFields(rx) };
+    const xDetached: Item = { pk: S(clientPk(a)), project_id: S(PROJECT), client_id: S('client-x'), unbound_at: S(iso(T0 + MIN)), ...retirementFields(rx), ...releasedBy('cli') };
     expectOnEach(traces, 'release x after rebinding', { ok: true, calls: ['UpdateItem ok'] });
     expectOnEach(traces, 'lease-only on detached x', {
       ok: { kind: 'acquired', previous: record(a, { retirement: rx, unboundAt: iso(T0 + MIN) }), tookOverExpired: undefined, bound: false },
@@ -774,7 +776,7 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
     for (const backend of BACKENDS) {
       const items = traces[backend].get('items with x leased') as Record<string, Item>;
       expect(items[clientPk(a)]).toEqual({ ...xDetached, ...leaseFields(request(a, 'cli-2', T0 + 2 * MIN, { bind: false })) });
-      expect((traces[backend].get('items at the end') as Record<string, Item>)[clientPk(a)]).toEqual(xDetached);
+      expect((traces[backend].get('items at the end') as Record<string, Item>)[clientPk(a)]).toEqual({ ...xDetached, ...releasedBy('cli-2') });
     }
     expect(traces.dynalite.steps).toEqual(traces.moto.steps);
   });

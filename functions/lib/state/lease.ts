@@ -54,6 +54,8 @@ export class HeldLease {
     readonly until: number,
     /** The client's record just before the lease was taken: fresh, read under no one else's lease. */
     readonly previous: ClientRecord | undefined,
+    /** Someone else held the lease while this caller asked for it (it waited, or took over an expired one). */
+    readonly contended = false,
   ) {}
 
   /**
@@ -85,7 +87,7 @@ export async function takeLease(table: StateTable, request: Omit<LeaseRequest, '
     if (result.kind === 'acquired') {
       if (result.tookOverExpired) options.onEvent?.({ kind: 'took-over-expired', lease: result.tookOverExpired });
       if (result.bound) options.onEvent?.({ kind: 'bound' });
-      return new HeldLease(table, request.binding, request.holder, request.until, result.previous);
+      return new HeldLease(table, request.binding, request.holder, request.until, result.previous, reported || result.tookOverExpired !== undefined);
     }
     if (!reported) {
       reported = true;

@@ -149,14 +149,15 @@ export class StateTable {
   constructor(
     client: DynamoDBSend,
     readonly tableName: string,
+    /** Turns configuration mistakes into a message that says what to fix (the CLI passes its own); anything else passes through. */
+    explain: (error: unknown, tableName: string) => unknown = explainTableError,
   ) {
-    // Configuration mistakes get a message that says what to fix; anything else passes through unchanged.
     this.client = {
       send: (async (command: Parameters<DynamoDBSend['send']>[0]) => {
         try {
           return await client.send(command);
         } catch (error) {
-          throw explainTableError(error, tableName);
+          throw explain(error, tableName);
         }
       }) as DynamoDBSend['send'],
     };
@@ -262,7 +263,8 @@ export class StateTable {
    * holder's (it expired and was taken over): nothing is written then.
    */
   async release(ref: ClientRef, holder: string, retirement?: Retirement | null): Promise<boolean> {
-    const set: string[] = [];
+    // released_by tells a retried give-back whose first answer was lost that it did land.
+    const set: string[] = ['released_by = :holder'];
     const remove = ['lease_holder', 'lease_until', 'lease_what'];
     const values: Item = { ':holder': S(holder) };
     if (retirement === null) remove.push(...RETIREMENT_ATTRIBUTES);
@@ -273,7 +275,7 @@ export class StateTable {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: S(clientKey(ref)) },
-          UpdateExpression: `${set.length ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
+          UpdateExpression: `SET ${set.join(', ')} REMOVE ${remove.join(', ')}`,
           ConditionExpression: 'lease_holder = :holder',
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
@@ -282,8 +284,11 @@ export class StateTable {
       after = out.Attributes;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      // Lost only if another holder has it now: a retried give-back whose first answer was lost finds none.
-      const now = await this.readClient(ref);
+      // Lost only if another holder took it over: a retried give-back whose first answer was lost finds its
+      // own released_by, or no lease at all.
+      const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: S(clientKey(ref)) }, ConsistentRead: true }));
+      if (str(out.Item ?? {}, 'released_by') === holder) return true;
+      const now = out.Item ? toClientRecord(out.Item) : undefined;
       return !(now?.lease && now.lease.holder !== holder);
     }
     // An item that held nothing but this lease goes away with it (bound items, clients an
