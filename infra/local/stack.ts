@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { LocalDynamoDB, STATE_TABLE_NAME } from './dynamodb.js';
 import { lambdaContext } from './lambda-context.js';
 import { SecretsManagerEmulator, SecretsManagerServiceError, type RotationEvent } from './secrets-manager/index.js';
@@ -26,6 +27,16 @@ export const CREDENTIALS_SECRET_NAME = 'stytch/project-credentials';
 export const DEFAULT_BUNDLE = resolve('dist/rotate-stytch-secret/index.mjs');
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+/** The item a DynamoDB request names (its key), and its expressions. */
+function dynamoTarget(body: Buffer): { target: string | undefined; expression: string | undefined } {
+  try {
+    const input = JSON.parse(body.toString('utf8')) as { Key?: { pk?: { S?: string } }; Item?: { pk?: { S?: string } }; UpdateExpression?: string; ConditionExpression?: string };
+    return { target: input.Key?.pk?.S ?? input.Item?.pk?.S, expression: input.UpdateExpression ?? input.ConditionExpression };
+  } catch {
+    return { target: undefined, expression: undefined };
+  }
+}
 
 async function loadHandler(bundle: string): Promise<Handler> {
   const url = `${pathToFileURL(bundle).href}?container=${++containerCount}`;
@@ -107,7 +118,17 @@ export interface LeakScan {
  * retries; after the effect, a lost answer). Races are made on purpose with
  * it, and the concurrency fuzzer adds random latencies.
  */
-export type AwsInterceptor = (call: { service: 'secretsmanager' | 'dynamodb'; operation: string; phase: 'before' | 'after' }) => Promise<'fail' | void> | 'fail' | void;
+export type AwsInterceptor = (call: AwsCall) => Promise<'fail' | void> | 'fail' | void;
+
+export interface AwsCall {
+  service: 'secretsmanager' | 'dynamodb';
+  operation: string;
+  phase: 'before' | 'after';
+  /** What the call names: the SecretId for Secrets Manager, the item's key (`client#…`, `secret#…`) for DynamoDB; undefined for a Scan. */
+  target: string | undefined;
+  /** A DynamoDB write's UpdateExpression or ConditionExpression, to tell a lease taken from one given back. */
+  expression?: string | undefined;
+}
 
 /** One Lambda container: its own copy of the bundle (own SDK clients and caches), invoked like the stack's. */
 export type Container = (event: RotationEvent | Record<string, unknown>) => Promise<void>;
@@ -207,38 +228,41 @@ export class LocalStack {
 
   /** Secrets Manager's operations, through the interceptor. */
   async serveSecretsManager(operation: string, input: unknown): Promise<unknown> {
-    if ((await this.interceptor?.({ service: 'secretsmanager', operation, phase: 'before' })) === 'fail') throw injectedFailure();
+    const secretId = (input as { SecretId?: unknown } | undefined)?.SecretId;
+    const target = typeof secretId === 'string' ? secretId : undefined;
+    if ((await this.interceptor?.({ service: 'secretsmanager', operation, phase: 'before', target })) === 'fail') throw injectedFailure();
     const output = await this.sm.handle(operation, input);
-    if ((await this.interceptor?.({ service: 'secretsmanager', operation, phase: 'after' })) === 'fail') throw injectedFailure();
+    if ((await this.interceptor?.({ service: 'secretsmanager', operation, phase: 'after', target })) === 'fail') throw injectedFailure();
     return output;
   }
 
   /** DynamoDB's requests, through the interceptor, to dynalite's own handler. */
   async serveDynamoDB(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = String(req.headers['x-amz-target'] ?? '');
-    const operation = target.slice(target.indexOf('.') + 1);
-    const fail = () => {
-      const body = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'Injected fault.' });
-      res.writeHead(500, { 'Content-Type': 'application/x-amz-json-1.0', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
-    };
     if (!this.interceptor) return this.dynamo.listener(req, res);
-    if ((await this.interceptor({ service: 'dynamodb', operation, phase: 'before' })) === 'fail') {
-      req.resume();
-      return fail();
-    }
-    // The answer waits for the 'after' phase: hold back what dynalite writes until then.
+    // Read the body to tell the interceptor which item the call names, then hand dynalite the same request.
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const call = { service: 'dynamodb' as const, operation: target.slice(target.indexOf('.') + 1), ...dynamoTarget(body) };
     const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+    const fail = () => {
+      const text = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'Injected fault.' });
+      res.statusCode = 500;
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.setHeader('Content-Type', 'application/x-amz-json-1.0');
+      res.setHeader('Content-Length', Buffer.byteLength(text));
+      end(text);
+    };
+    if ((await this.interceptor({ ...call, phase: 'before' })) === 'fail') return fail();
+    // The answer waits for the 'after' phase: hold back what dynalite writes until then.
     res.end = ((chunk?: unknown) => {
-      void Promise.resolve(this.interceptor?.({ service: 'dynamodb', operation, phase: 'after' })).then((verdict) => {
-        if (verdict !== 'fail') return end(chunk);
-        res.removeHeader('x-amz-crc32');
-        res.removeHeader('Content-Length');
-        fail();
-      });
+      void Promise.resolve(this.interceptor?.({ ...call, phase: 'after' })).then((verdict) => (verdict === 'fail' ? fail() : end(chunk)));
       return res;
     }) as typeof res.end;
-    this.dynamo.listener(req, res);
+    const replay = Object.assign(new PassThrough(), { headers: req.headers, method: req.method, url: req.url, socket: req.socket });
+    replay.end(body);
+    this.dynamo.listener(replay as unknown as IncomingMessage, res);
   }
 
   /** The retirement sweep, as the EventBridge schedule invokes it (DESIGN.md §2). */
