@@ -14,7 +14,7 @@ import { AwsClock } from './clock.js';
 import { CliError, explainError, type ErrorContext } from './errors.js';
 import { CLIENT_LABELS, type RotationConfig, type Snapshot, type StateView, type VersionValue, type VersionView } from './snapshot.js';
 import type { Output } from './io.js';
-import { explainedDynamoDB, NO_STATE_TABLE, underClientLease, type LeasedResult } from './state.js';
+import { explainTableError, NO_STATE_TABLE, underClientLease, type LeasedResult } from './state.js';
 
 /**
  * The CLI's I/O: the same collaborators the function uses (SecretStore,
@@ -121,7 +121,7 @@ export class Connection {
     this.config = loadConfig(runtime.env);
     this.credentials = new CredentialsCache((id) => this.store.getCurrent(id), { ttlMs: 60_000, envBaseUrl: this.config.apiBaseUrl, now: this.runtime.now });
     const table = stateTableFlag ?? this.config.stateTableName;
-    this.state = table ? new StateTable(explainedDynamoDB(this.clock.watch(runtime.dynamoDB(aws)), table), table) : undefined;
+    this.state = table ? new StateTable(this.clock.watch(runtime.dynamoDB(aws)), table, explainTableError) : undefined;
   }
 
   /** The state table, for a command that changes something: only under a lease in it (VI), so it refuses without one. */

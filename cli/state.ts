@@ -18,23 +18,11 @@ export const LEASE_WAIT_MS = 10_000;
 const ACCESS_ERRORS = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException']);
 
 /**
- * A DynamoDB client whose configuration and access errors name the table and
- * what to check. Conditional-check failures and everything else pass through
- * unchanged: StateTable decides on them.
+ * The state table's configuration and access errors, for an operator: they
+ * name the table and what to check. Conditional-check failures and everything
+ * else pass through unchanged: StateTable decides on them.
  */
-export function explainedDynamoDB(client: DynamoDBSend, tableName: string): DynamoDBSend {
-  return {
-    send: (async (command: Parameters<DynamoDBSend['send']>[0]) => {
-      try {
-        return await client.send(command);
-      } catch (error) {
-        throw explainTableError(error, tableName);
-      }
-    }) as DynamoDBSend['send'],
-  };
-}
-
-function explainTableError(error: unknown, tableName: string): unknown {
+export function explainTableError(error: unknown, tableName: string): unknown {
   if (!(error instanceof Error)) return error;
   if (error.name === 'ResourceNotFoundException') {
     return new CliError(
