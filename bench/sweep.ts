@@ -11,6 +11,7 @@
  * LocalStack.sweep() invokes it): the figures here are counts and wall
  * times, not memory.
  */
+import type { SweepResult } from '../functions/rotate-stytch-secret/sweep.js';
 import { LocalStack, type SeededSecret } from '../infra/local/stack.js';
 import { metricOf } from './container/remote.js';
 import { consistent, lastOutcome, seedMany } from './lib/stack.js';
@@ -37,14 +38,7 @@ export interface SweepOptions {
 }
 
 /** What the function says it did, from its `Retirement sweep done` log line. */
-export interface SweepResultLine {
-  due: number;
-  retired: number;
-  cleared: number;
-  deferred: number;
-  failed: number;
-  leftForNextSweep: number;
-}
+export type SweepResultLine = SweepResult;
 
 export interface SweepRun {
   ms: number;

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ExternalCall } from '../helpers/world.js';
-import { MATRIX_WINDOW_S, MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES, TRANSPORTS, type Transport } from './support/matrix.js';
+import type { ExternalCall, SecretsManagerFailure, StytchFailure } from '../helpers/world.js';
+import { type CaseResult, MATRIX_WINDOW_S, MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES, TRANSPORTS, type Transport } from './support/matrix.js';
 
 /**
  * The fault matrix: every external call of a clean rotation (all four steps,
@@ -62,6 +62,20 @@ afterAll(() => {
   );
 });
 
+/** Runs one case per failure kind, adding to the totals; returns the violations, each tagged with its failure. */
+async function runCases(failures: ReadonlyArray<SecretsManagerFailure | StytchFailure>, run: (failure: SecretsManagerFailure | StytchFailure) => Promise<CaseResult>): Promise<string[]> {
+  const violations: string[] = [];
+  for (const failure of failures) {
+    const result = await run(failure);
+    totals.cases++;
+    totals.violations += result.violations.length;
+    if (result.originalCompleted) totals.originalCompleted++;
+    for (const [name, n] of Object.entries(result.metrics)) totals.metrics[name] = (totals.metrics[name] ?? 0) + n;
+    violations.push(...result.violations.map((v) => `[${String(failure)}] ${v}`));
+  }
+  return violations;
+}
+
 describe('Fault matrix', () => {
   it('records the same external calls over both transports, with the calls that change state once each', () => {
     const shape = (calls: ExternalCall[]) => calls.map((c) => `${c.step}/${c.service}/${c.operation}`);
@@ -79,16 +93,7 @@ describe('Fault matrix', () => {
           if (transport === 'sdk' && call.service === 'stytch') return;
           const failures = call.service === 'stytch' ? STYTCH_FAILURES : SM_FAILURES;
           it(`${mode} at call ${k} (${call.step} ${call.operation}) with ${failures.join(' | ')}: I-V hold`, async () => {
-            const violations: string[] = [];
-            for (const failure of failures) {
-              const result = await runMatrixCase(recordings[transport], transport, k, mode, failure);
-              totals.cases++;
-              totals.violations += result.violations.length;
-              if (result.originalCompleted) totals.originalCompleted++;
-              for (const [name, n] of Object.entries(result.metrics)) totals.metrics[name] = (totals.metrics[name] ?? 0) + n;
-              violations.push(...result.violations.map((v) => `[${String(failure)}] ${v}`));
-            }
-            expect(violations).toEqual([]);
+            expect(await runCases(failures, (failure) => runMatrixCase(recordings[transport], transport, k, mode, failure))).toEqual([]);
           });
         });
       }
@@ -105,16 +110,7 @@ describe('Fault matrix', () => {
       windowed.forEach((call, k) => {
         const failures = call.service === 'stytch' ? STYTCH_FAILURES : SM_FAILURES;
         it(`${mode} at call ${k} (${call.step ?? 'retirementSweep'} ${call.operation}) with ${failures.join(' | ')}: I-V hold, the window kept, then ended by a sweep`, async () => {
-          const violations: string[] = [];
-          for (const failure of failures) {
-            const result = await runMatrixCase(windowed, 'mock', k, mode, failure, undefined, MATRIX_WINDOW_S);
-            totals.cases++;
-            totals.violations += result.violations.length;
-            if (result.originalCompleted) totals.originalCompleted++;
-            for (const [name, n] of Object.entries(result.metrics)) totals.metrics[name] = (totals.metrics[name] ?? 0) + n;
-            violations.push(...result.violations.map((v) => `[${String(failure)}] ${v}`));
-          }
-          expect(violations).toEqual([]);
+          expect(await runCases(failures, (failure) => runMatrixCase(windowed, 'mock', k, mode, failure, undefined, MATRIX_WINDOW_S))).toEqual([]);
         });
       });
     }
