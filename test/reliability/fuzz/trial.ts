@@ -36,6 +36,7 @@ import { Chaos, type NetworkParty, type Service } from './network.js';
 import type { ContainerPool } from './pool.js';
 import { describePlan, type RotationPlan, type Step, type Stray, type TokenName, type TrialPlan } from './plan.js';
 import { Rng } from './random.js';
+import { secretOf } from '../support/invariants.js';
 
 export type ViolationKind = 'I' | 'window' | 'IV-starts' | 'IV-settle' | 'II-end' | 'V';
 
@@ -90,15 +91,6 @@ interface VersionInfo {
 
 const sleep = (ms: number) => (ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
 const l4 = (secret: string | null | undefined) => (secret ? `…${secret.slice(-4)}` : 'none');
-const secretOf = (text: string | undefined): string | undefined => {
-  if (text === undefined) return undefined;
-  try {
-    const value = JSON.parse(text) as { client_secret?: unknown };
-    return typeof value.client_secret === 'string' ? value.client_secret : undefined;
-  } catch {
-    return undefined;
-  }
-};
 
 let trialCount = 0;
 

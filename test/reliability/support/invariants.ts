@@ -14,7 +14,8 @@ export function currentVersion(world: World): { id: string; secret: string } {
   throw new Error('no AWSCURRENT version');
 }
 
-function secretOf(text: string | undefined): string | undefined {
+/** A version's client_secret, when its value is JSON holding one. */
+export function secretOf(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   try {
     const value = JSON.parse(text) as { client_secret?: unknown };
