@@ -38,6 +38,7 @@ export type RotationMetric =
   | 'DeadPendingCleared'
   | 'DriftDetected'
   | 'StytchRetry'
+  | 'PutOutcomeUnknown'
   // The state table (DESIGN.md §4a): leases (VI) and bindings (VII).
   | 'LeaseContended'
   | 'LeaseExpired'

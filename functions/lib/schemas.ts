@@ -50,6 +50,21 @@ export function isScheduledEvent(event: unknown): boolean {
   return typeof event === 'object' && event !== null && (event as { source?: unknown }).source === 'aws.events';
 }
 
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** Stytch's project secrets: never a secret's name, and never to be echoed. */
+const STYTCH_SECRET = /^secret-(test|live)-/;
+
+/** A Secrets Manager secret's name or ARN, and not something that looks like a Stytch secret. */
+export function isSecretIdShape(id: string): boolean {
+  return (SECRET_NAME.test(id) || SECRET_ARN.test(id)) && !STYTCH_SECRET.test(id);
+}
+
+/** A secret id for a message: echoed only when it has the shape of one (V: a secret pasted in its place is never shown). */
+export function shownSecretId(id: string): string {
+  return isSecretIdShape(id) ? id : '(an id that is not a secret name or ARN, not shown)';
+}
+
 export const CLIENT_KINDS = ['connected_app', 'm2m'] as const;
 export type ClientKind = (typeof CLIENT_KINDS)[number];
 
@@ -71,7 +86,13 @@ export const rotatedSecretSchema = z.looseObject({
   stytch_credentials_secret_id: z.optional(
     z
       .string({ error: 'stytch_credentials_secret_id must be a string: the id or ARN of a Stytch credentials secret' })
-      .check(z.minLength(1, 'stytch_credentials_secret_id must not be empty; remove the field to use the default credentials')),
+      .check(
+        z.minLength(1, 'stytch_credentials_secret_id must not be empty; remove the field to use the default credentials'),
+        z.refine(
+          isSecretIdShape,
+          'stytch_credentials_secret_id must be the name or ARN of a Secrets Manager secret (letters, digits and /_+=.@-, at most 512); it is not shown here in case a secret was pasted there by mistake',
+        ),
+      ),
   ),
   client_kind: z.optional(
     z.enum(CLIENT_KINDS, { error: `client_kind must be one of ${CLIENT_KINDS.join(', ')}; remove it to infer the kind from client_id` }),

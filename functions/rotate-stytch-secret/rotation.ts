@@ -1,6 +1,7 @@
 import { InvalidInputError, isTransient, RotationError, TransientError, VerificationError } from '../lib/errors.js';
 import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
 import { parseSecretJson, rotatedSecretSchema, type RotatedSecret, type RotationEvent } from '../lib/schemas.js';
+import { clientSecretSpan, SECRET_VALUE_LIMIT_BYTES, withClientSecret } from '../lib/secret-json.js';
 import { AWSCURRENT, AWSPENDING, type SecretStore } from '../lib/secrets/store.js';
 import { takeLease, type HeldLease, type LeaseClock, type LeaseEvent } from '../lib/state/lease.js';
 import type { Binding, Retirement, StateTable } from '../lib/state/table.js';
@@ -62,6 +63,8 @@ interface Rotation {
   name: string;
   currentVersionId: string;
   cur: RotatedSecret;
+  /** AWSCURRENT's value as stored: the new version is this text with only client_secret replaced. */
+  curText: string;
   /** The token version's value; undefined until createSecret stores it (or in a configuration test). */
   pend: RotatedSecret | undefined;
   alreadyCurrent: boolean;
@@ -187,7 +190,10 @@ async function readRotation(event: RotationEvent, deps: RotationDeps): Promise<R
   }
 
   const fix = `It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.`;
-  const cur = parseSecretJson(rotatedSecretSchema, await store.getVersion(arn, secret.currentVersionId), `The AWSCURRENT value of secret ${name}`, fix);
+  const curText = await store.getVersion(arn, secret.currentVersionId);
+  const cur = parseSecretJson(rotatedSecretSchema, curText, `The AWSCURRENT value of secret ${name}`, fix);
+  // Every other field is copied byte for byte into the new version: refuse a value that could not be (a key given twice).
+  clientSecretSpan(curText!, `The AWSCURRENT value of secret ${name}`, fix);
   const pend = alreadyCurrent ? undefined : parsePending(await store.getVersion(arn, token), cur, name, token);
   const stytch = deps.stytch(cur);
   return {
@@ -197,6 +203,7 @@ async function readRotation(event: RotationEvent, deps: RotationDeps): Promise<R
     name,
     currentVersionId: secret.currentVersionId,
     cur,
+    curText: curText!,
     pend,
     alreadyCurrent,
     previousVersionId: Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0],
@@ -286,6 +293,7 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     );
   }
 
+  refuseTooLarge(r);
   const started = await startRotation(r);
   if (started === 'stored-by-another') {
     // IV: a concurrent invocation of this step stored its secret under this token first.
@@ -310,7 +318,12 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     });
   }
 
-  const value = JSON.stringify({ ...cur, client_secret: nextSecret });
+  const value = withClientSecret(r.curText, nextSecret, `The AWSCURRENT value of secret ${r.name}`, 'Fix it with aws secretsmanager put-secret-value.');
+  if (Buffer.byteLength(value) > SECRET_VALUE_LIMIT_BYTES) {
+    // Stytch's secret came out longer than allowed for: nobody will hold it, so cancel it (II).
+    await cancelIfNext(r, nextSecret.slice(-4), 'the new value would exceed the secret size limit');
+    throw tooLarge(r, Buffer.byteLength(value));
+  }
   try {
     await deps.store.putPending(r.arn, r.token, value, r.event.RotationToken);
   } catch (putError) {
@@ -318,8 +331,14 @@ async function createSecret(r: Rotation): Promise<StepOutcome> {
     let landed: boolean | undefined;
     try {
       landed = (await deps.store.getVersion(r.arn, r.token, { fresh: true })) === value;
-    } catch {
-      landed = undefined; // Unknown: keep Stytch's next secret; the next attempt resumes or repairs it as an orphan.
+    } catch (readError) {
+      // Unknown: keep Stytch's next secret; the next attempt resumes or repairs it as an orphan (II).
+      landed = undefined;
+      deps.metrics.count('PutOutcomeUnknown');
+      deps.logger.error(
+        'PutSecretValue failed and reading the version back failed too: Stytch may hold a next secret that Secrets Manager does not. The next attempt repairs it; if the secret is being deleted, none will: cancel it in the Stytch dashboard.',
+        { error: summary(putError), readError: summary(readError), pendingLast4: nextSecret.slice(-4) },
+      );
     }
     if (landed) {
       deps.logger.warn('PutSecretValue failed but the value landed: going on', { error: summary(putError) });
@@ -682,6 +701,23 @@ function retirementOf(r: Rotation, secret: RotatedSecret, state: ClientState, no
   };
 }
 
+/** Room a new client_secret may take in the value: Stytch's secrets are far shorter. */
+const NEW_SECRET_ALLOWANCE_BYTES = 512;
+
+/** Refused before rotate/start: a value so large that the new version could not be stored would fail every attempt. */
+function refuseTooLarge(r: Rotation): void {
+  const { start, end } = clientSecretSpan(r.curText, `The AWSCURRENT value of secret ${r.name}`, '');
+  const others = Buffer.byteLength(r.curText) - Buffer.byteLength(r.curText.slice(start, end));
+  if (others + NEW_SECRET_ALLOWANCE_BYTES > SECRET_VALUE_LIMIT_BYTES) throw tooLarge(r, others + NEW_SECRET_ALLOWANCE_BYTES);
+}
+
+function tooLarge(r: Rotation, bytes: number): InvalidInputError {
+  return new InvalidInputError(
+    `The new version of ${r.name} would be about ${bytes} bytes (its other fields plus a new client_secret), over Secrets Manager's limit of ${SECRET_VALUE_LIMIT_BYTES} bytes. ` +
+      `Nothing was changed. Make the other fields smaller (aws secretsmanager put-secret-value), or keep them in another secret.`,
+  );
+}
+
 function requirePending(r: Rotation): RotatedSecret {
   if (r.pend) return r.pend;
   // createSecret has not stored a value: Secrets Manager reattempts the whole rotation from createSecret.
@@ -742,8 +778,13 @@ function messageOf(error: unknown): string {
 export function summary(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };
   const fields: Record<string, unknown> = { name: error.name, message: error.message };
-  for (const key of ['statusCode', 'errorType', 'requestId', 'operation'] as const) {
-    if (key in error) fields[key] = (error as unknown as Record<string, unknown>)[key];
+  // Stytch's ids, from the error or those it wraps (a failed M2M probe: the OAuth `error` and request id).
+  const chain: Error[] = [];
+  for (let e: unknown = error; e instanceof Error && chain.length < 4; e = e.cause) chain.unshift(e);
+  for (const source of chain) {
+    for (const key of ['statusCode', 'errorType', 'requestId', 'operation'] as const) {
+      if (key in source) fields[key] = (source as unknown as Record<string, unknown>)[key];
+    }
   }
   return fields;
 }

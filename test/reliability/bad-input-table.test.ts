@@ -95,7 +95,7 @@ const ROWS: Row[] = [
     message: [/RotationToken must be 36 to 256 letters, digits or hyphens/, FIX_EVENT],
     noCalls: true,
   },
-  { name: 'an unknown SecretId in Unicode', event: (_, t) => ({ Step: 'createSecret', SecretId: 'ключ/секрет', ClientRequestToken: t }), message: [/Secret ключ\/секрет does not exist/, /check the SecretId and the function's IAM policy/] },
+  { name: 'an unknown SecretId in Unicode', event: (_, t) => ({ Step: 'createSecret', SecretId: 'ключ/секрет', ClientRequestToken: t }), message: [/Secret \(an id that is not a secret name or ARN, not shown\) does not exist/, /check the SecretId and the function's IAM policy/] },
   { name: 'the ARN of a secret that does not exist', event: (_, t) => ({ Step: 'createSecret', SecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf', ClientRequestToken: t }), message: [/does not exist/, /check the SecretId/] },
   {
     name: 'the Stytch credentials secret as SecretId (rotation not enabled on it)',

@@ -145,6 +145,18 @@ describe('Class: StytchHttp', () => {
     expect(sent).toHaveLength(1);
   });
 
+  it.each([301, 302, 303, 307, 308])('never follows a %i: a definitive error naming the status and the target host, not its query; no retry', async (status) => {
+    const { fetch, sent } = scripted([new Response(null, { status, headers: { location: 'https://elsewhere.example:8443/steal?token=abc' } })]);
+    const { http } = client(fetch);
+    const error = (await http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.init.redirect).toBe('manual');
+    expect(error).toBeInstanceOf(StytchApiError);
+    expect(error.transient).toBe(false);
+    expect(error.message).toContain(`${status} redirect_refused (answered ${status} with a redirect to elsewhere.example:8443; redirects are never followed`);
+    expect(error.message).not.toContain('token=abc');
+  });
+
   it('reads OAuth-shaped errors from the token endpoint', async () => {
     const { fetch } = scripted([json(401, { status_code: 401, request_id: 'r-1', error: 'invalid_client', error_description: 'bad client' })]);
     const { http } = client(fetch);

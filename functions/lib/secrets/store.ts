@@ -6,6 +6,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { InvalidInputError } from '../errors.js';
+import { shownSecretId } from '../schemas.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
 export const AWSPENDING = 'AWSPENDING';
@@ -48,7 +49,7 @@ export class SecretStore {
       out = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
     } catch (error) {
       if (isNotFound(error)) {
-        throw new InvalidInputError(`Secret ${secretId} does not exist (or this function may not read it); check the SecretId and the function's IAM policy.`, {
+        throw new InvalidInputError(`Secret ${shownSecretId(secretId)} does not exist (or this function may not read it); check the SecretId and the function's IAM policy.`, {
           cause: error,
         });
       }
@@ -118,7 +119,7 @@ export class SecretStore {
       return (await this.client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
     } catch (error) {
       if (isNotFound(error)) {
-        throw new InvalidInputError(`Secret ${secretId} does not exist or has no current value; create it, or fix the id that names it.`, { cause: error });
+        throw new InvalidInputError(`Secret ${shownSecretId(secretId)} does not exist or has no current value; create it, or fix the id that names it.`, { cause: error });
       }
       throw error;
     }

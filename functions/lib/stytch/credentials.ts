@@ -1,6 +1,6 @@
 import { resolveBaseUrl } from '../config.js';
 import { InvalidInputError } from '../errors.js';
-import { parseSecretJson, stytchCredentialsSchema } from '../schemas.js';
+import { parseSecretJson, shownSecretId, stytchCredentialsSchema } from '../schemas.js';
 import type { CredentialsSource, StytchCredentials } from './http.js';
 
 /** Reads a secret's AWSCURRENT SecretString (undefined for a binary secret). */
@@ -56,7 +56,7 @@ export class CredentialsCache {
     const parsed = parseSecretJson(
       stytchCredentialsSchema,
       text,
-      `The Stytch credentials secret ${secretId}`,
+      `The Stytch credentials secret ${shownSecretId(secretId)}`,
       'It must be JSON {"project_id": "project-test-...", "secret": "...", "base_url"?: "https://..."}; fix it with aws secretsmanager put-secret-value.',
     );
     return {

@@ -164,7 +164,9 @@ export class StytchHttp {
     let response: Response;
     let text: string;
     try {
-      response = await this.options.fetch(url, { method: request.method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+      // V: never follow a redirect. A request carries the project secret (Basic auth) or a client secret
+      // (the token form): it goes to the configured base URL and nowhere else.
+      response = await this.options.fetch(url, { method: request.method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
       text = await response.text();
     } catch (cause) {
       const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError');
@@ -178,6 +180,7 @@ export class StytchHttp {
         { cause },
       );
     }
+    if (response.status >= 300 && response.status < 400) throw redirectError(request.operation, response, url);
     let parsed: Record<string, unknown> = {};
     try {
       const value: unknown = text === '' ? {} : JSON.parse(text);
@@ -206,4 +209,23 @@ export class StytchHttp {
       retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     });
   }
+}
+
+/** A 3xx: definitive, naming the status and where it pointed (the host only: a URL's query could carry anything). */
+function redirectError(operation: string, response: Response, url: string): StytchApiError {
+  let where = 'no Location';
+  const location = response.headers.get('location');
+  if (location) {
+    try {
+      where = `a redirect to ${new URL(location, url).host}`;
+    } catch {
+      where = 'a malformed Location';
+    }
+  }
+  return new StytchApiError({
+    statusCode: response.status,
+    errorType: 'redirect_refused',
+    errorMessage: `answered ${response.status} with ${where}; redirects are never followed, so nothing was sent there. Check base_url in the Stytch credentials secret (or STYTCH_API_BASE_URL): it must be Stytch's API itself`,
+    operation,
+  });
 }

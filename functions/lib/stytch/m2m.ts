@@ -20,7 +20,9 @@ export const m2mSpec: ProviderSpec = {
         form: { grant_type: 'client_credentials', client_id: clientId, client_secret: secret },
       });
     } catch (error) {
-      if (error instanceof StytchApiError && !error.transient) throw probeFailure(m2mSpec, clientId, error);
+      // Stytch answers wrong client credentials in the OAuth shape, reportedly 400, possibly 401 (invalid_client):
+      // both mean the secret does not authenticate. Anything else (a redirect, a missing route) is what it says.
+      if (error instanceof StytchApiError && (error.statusCode === 400 || error.statusCode === 401)) throw probeFailure(m2mSpec, clientId, error);
       throw error;
     }
   },
