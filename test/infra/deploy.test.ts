@@ -29,6 +29,8 @@ const ROTATED_1 = `${SM}:secret:prod/app-one/stytch-client-AbCdEf`;
 const ROTATED_2 = `${SM}:secret:prod/app-two/stytch-client-GhIjKl`;
 const OTHER_CREDENTIALS = `${SM}:secret:other-project/stytch-credentials-MnOpQr`;
 const KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+// A deployer's own key for the alerts topic (alertsKmsKeyArn).
+const OWN_ALERTS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5678efab-56ef-78ab-90cd-5678901234ef`;
 
 // What the stack's own resources resolve to (Ref / GetAtt), as CloudFormation would.
 const CREDENTIALS_SECRET = `${SM}:stytch-secret-rotation/test/stytch-project-credentials-StUvWx`;
@@ -40,6 +42,7 @@ const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/stytch-secret-rotation-test-Rotat
 const TABLE_NAME = 'stytch-secret-rotation-test-RotationStateTable-X5';
 const TABLE_ARN = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${TABLE_NAME}`;
 const SWEEP_RULE_ARN = `arn:aws:events:${REGION}:${ACCOUNT}:rule/stytch-secret-rotation-test-RetirementSweepRule-X6`;
+const STACK_ALERTS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/9abc0123-9abc-0123-4567-9abc01234567`;
 const REFS: Record<string, string> = {
   StytchCredentialsSecret: CREDENTIALS_SECRET,
   ExampleStytchClientSecret: EXAMPLE_SECRET,
@@ -59,6 +62,7 @@ const GET_ATTS: Record<string, string> = {
   'ServerlessDeploymentBucket.Arn': 'arn:aws:s3:::stytch-secret-rotation-te-serverlessdeploymentbuck-x4',
   'RotationStateTable.Arn': TABLE_ARN,
   'RetirementSweepRule.Arn': SWEEP_RULE_ARN,
+  'RotationAlertsKey.Arn': STACK_ALERTS_KEY,
 };
 const PSEUDO: Record<string, string> = {
   'AWS::AccountId': ACCOUNT,
@@ -69,6 +73,8 @@ const PSEUDO: Record<string, string> = {
 
 // The --param values of the one `osls package` run: every optional part switched on.
 // Scenarios below override the template parameters these become the defaults of.
+// alertsKmsKeyArn is left out on purpose: its default (the stack creates the alerts
+// key) is what most deployments get, so the packaged default is the one checked.
 const PACKAGE_PARAMS = {
   rotatedSecretArns: `${ROTATED_1},${ROTATED_2}`,
   extraCredentialsSecretArns: OTHER_CREDENTIALS,
@@ -501,7 +507,9 @@ describe('Deployment: serverless.yml packaged by osls', () => {
     });
 
     it('allows no wildcard action or resource anywhere, the log group ARN suffix being the one AWS form', () => {
-      // Prepare: every policy in the stack (role, trust, topic and bucket policies)
+      // Prepare: every policy in the stack (role, trust, topic and bucket policies). The
+      // alerts key's policy (KeyPolicy, where "*" means the key itself) is pinned
+      // statement by statement under Alerts.
       const statements = policyStatements(new Evaluation(template).resolve(template.Resources as unknown as Json));
       const allows = statements.filter((statement) => statement.Effect === 'Allow');
 
@@ -799,10 +807,159 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         Endpoint: 'rotation-alerts@example.com',
       });
       expect(new Evaluation(template, { AlarmEmail: '' }).creates('RotationAlertsEmail')).toBe(false);
+      // SNS decrypts for delivery: the subscription is the same whichever key encrypts.
+      expect(new Evaluation(template, { AlertsKmsKeyArn: OWN_ALERTS_KEY }).resolve(subscription.Properties)).toEqual(
+        new Evaluation(template).resolve(subscription.Properties),
+      );
+    });
+
+    describe('encryption of the topic', () => {
+      const keyPolicy = (): Statement[] => {
+        const properties = new Evaluation(template).resolve(resource('RotationAlertsKey').Properties) as JsonObject;
+        return (properties.KeyPolicy as unknown as { Statement: Statement[] }).Statement;
+      };
+
+      it('encrypts the topic with a key the stack creates, by default', () => {
+        const evaluation = new Evaluation(template);
+
+        expect(template.Parameters.AlertsKmsKeyArn?.Default).toBe('');
+        expect(evaluation.condition('CreatesAlertsKey')).toBe(true);
+        expect(evaluation.creates('RotationAlertsKey')).toBe(true);
+        expect((evaluation.resolve(resource('RotationAlertsTopic').Properties) as JsonObject).KmsMasterKeyId).toBe(
+          STACK_ALERTS_KEY,
+        );
+      });
+
+      it('encrypts the topic with the given key instead, and then creates none', () => {
+        const evaluation = new Evaluation(template, { AlertsKmsKeyArn: OWN_ALERTS_KEY });
+
+        expect(evaluation.condition('CreatesAlertsKey')).toBe(false);
+        expect(evaluation.creates('RotationAlertsKey')).toBe(false);
+        expect((evaluation.resolve(resource('RotationAlertsTopic').Properties) as JsonObject).KmsMasterKeyId).toBe(
+          OWN_ALERTS_KEY,
+        );
+      });
+
+      it('takes only a key ARN for alertsKmsKeyArn, so never alias/aws/sns, which no publisher here can use', () => {
+        const parameter = template.Parameters.AlertsKmsKeyArn;
+        const accepts = (value: string) => {
+          try {
+            new Evaluation(template, { AlertsKmsKeyArn: value });
+            return true;
+          } catch {
+            return false;
+          }
+        };
+
+        expect(parameter).toMatchObject({
+          Type: 'String',
+          AllowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$',
+        });
+        const keys = [
+          '',
+          OWN_ALERTS_KEY,
+          'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab',
+          'arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+        ];
+        expect(keys.filter(accepts)).toEqual(keys);
+        expect(
+          [
+            'alias/aws/sns',
+            `arn:aws:kms:${REGION}:${ACCOUNT}:alias/aws/sns`,
+            `arn:aws:kms:${REGION}:${ACCOUNT}:alias/my-alerts-key`,
+            '1234abcd-12ab-34cd-56ef-1234567890ab',
+            `arn:aws:sns:${REGION}:${ACCOUNT}:some-topic`,
+            ` ${OWN_ALERTS_KEY}`,
+          ].filter(accepts),
+        ).toEqual([]);
+      });
+
+      it('rotates the key it creates, a symmetric key in this region only', () => {
+        const key = resource('RotationAlertsKey');
+
+        expect(key.Type).toBe('AWS::KMS::Key');
+        expect(key.Condition).toBe('CreatesAlertsKey');
+        expect(key.Properties.EnableKeyRotation).toBe(true);
+        // SNS takes symmetric encryption keys only: the default spec, enabled, one region.
+        expect(key.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT').toBe('SYMMETRIC_DEFAULT');
+        expect(key.Properties.KeyUsage ?? 'ENCRYPT_DECRYPT').toBe('ENCRYPT_DECRYPT');
+        expect(key.Properties.Enabled ?? true).toBe(true);
+        expect(key.Properties.MultiRegion ?? false).toBe(false);
+      });
+
+      it('lets the account administer the key, and the two publishers use it, the alarm only for itself', () => {
+        expect(keyPolicy()).toEqual([
+          {
+            Sid: 'AccountAdministersKeyThroughIam',
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+            Action: 'kms:*',
+            Resource: '*',
+          },
+          // No aws:SourceArn / aws:SourceAccount: SNS does not support them in a KMS
+          // policy for EventBridge-to-encrypted topics, and publishing would fail.
+          {
+            Sid: 'RotationFailureEventsPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+            Resource: '*',
+          },
+          {
+            Sid: 'RotationFunctionErrorsAlarmPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+            Resource: '*',
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': ACCOUNT },
+              ArnEquals: { 'aws:SourceArn': ALARM_ARN },
+            },
+          },
+        ]);
+      });
+
+      it('names the alarm by the ARN its AlarmName gives, without depending on the alarm or the topic', () => {
+        const key = resource('RotationAlertsKey');
+        const alarmName = new Evaluation(template).resolve(resource('RotateStytchSecretErrorsAlarm').Properties.AlarmName ?? null);
+        const condition = keyPolicy().find((statement) => statement.Sid === 'RotationFunctionErrorsAlarmPublish')?.Condition;
+
+        expect(condition?.ArnEquals).toEqual({ 'aws:SourceArn': `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${String(alarmName)}` });
+        // The topic needs the key, and the alarm the topic: a reference back is a cycle.
+        const text = JSON.stringify(key);
+        for (const logicalId of ['RotateStytchSecretErrorsAlarm', 'RotationAlertsTopic', 'RotationFailureRule']) {
+          expect(text).not.toContain(logicalId);
+        }
+        expect(key.DependsOn).toBeUndefined();
+      });
+
+      it('lets exactly the publishers the topic policy allows use the key, with the two actions SNS requires', () => {
+        const topicPolicy = new Evaluation(template).resolve(resource('RotationAlertsTopicPolicy').Properties) as JsonObject;
+        const publishers = policyStatements(topicPolicy)
+          .filter((statement) => asList(statement.Action).includes('sns:Publish'))
+          .map((statement) => JSON.stringify(statement.Principal))
+          .sort();
+        const keyUsers = keyPolicy().filter((statement) => JSON.stringify(statement.Principal).includes('Service'));
+
+        expect(keyUsers.map((statement) => JSON.stringify(statement.Principal)).sort()).toEqual(publishers);
+        for (const statement of keyUsers) {
+          expect(statement.Effect).toBe('Allow');
+          expect([...asList(statement.Action)].sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+        }
+      });
+
+      it('outputs the key in use, the stack\'s own or the given one', () => {
+        const output = template.Outputs.RotationAlertsKeyArn;
+
+        expect(output).toBeDefined();
+        expect(output?.Condition).toBeUndefined();
+        expect(new Evaluation(template).resolve(output?.Value ?? null)).toBe(STACK_ALERTS_KEY);
+        expect(new Evaluation(template, { AlertsKmsKeyArn: OWN_ALERTS_KEY }).resolve(output?.Value ?? null)).toBe(OWN_ALERTS_KEY);
+      });
     });
   });
 
-  it('outputs the function, role, credentials secret, state table and topic', () => {
+  it('outputs the function, role, credentials secret, state table, topic and its key', () => {
     const evaluation = new Evaluation(template);
     const outputs = Object.fromEntries(
       Object.entries(template.Outputs).map(([key, output]) => [key, evaluation.resolve(output.Value)]),
@@ -813,6 +970,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       RotationFunctionRoleArn: ROLE_ARN,
       StytchCredentialsSecretArn: CREDENTIALS_SECRET,
       RotationAlertsTopicArn: TOPIC_ARN,
+      RotationAlertsKeyArn: STACK_ALERTS_KEY,
       RotationStateTableName: TABLE_NAME,
       RotationStateTableArn: TABLE_ARN,
     });
