@@ -66,6 +66,23 @@ export const crash: Weighted = {
   }),
 };
 
+/**
+ * The Lambda dies right after a call that changes state took effect: AWSCURRENT moved, the pending
+ * value stored, the lease taken or given back. Where a step's own record of what it did matters.
+ */
+export const crashAfterChange: Weighted = {
+  weight: 1,
+  arbitrary: fc.oneof(
+    fc.record({
+      t: fc.constant('crash' as const),
+      target: fc.constant('secretsmanager' as const),
+      skip: fc.constant(0),
+      operation: fc.constantFrom('UpdateSecretVersionStage', 'PutSecretValue'),
+    }),
+    fc.record({ t: fc.constant('crash' as const), target: fc.constant('dynamodb' as const), skip: fc.nat(1), operation: fc.constant('UpdateItem') }),
+  ),
+};
+
 /** With an overlap window: the schedule's sweeps, and time passing until windows end. */
 export const windowActions: Weighted[] = [
   { weight: 3, arbitrary: fc.constant({ t: 'sweep' as const }) },
@@ -90,3 +107,12 @@ export const ALL_OUTSIDE: OutsideAction[] = [
 export function outsideActions(whats: OutsideAction[] = ALL_OUTSIDE): Weighted {
   return { weight: 4, arbitrary: fc.record({ t: fc.constant('outside' as const), what: fc.constantFrom(...whats) }) };
 }
+
+/** With an overlap window: a sweep that read the due retirements, or Stytch's state, just before a whole rotation attempt ran. */
+export const sweepRaceAction: Weighted = {
+  weight: 2,
+  arbitrary: fc.record({ t: fc.constant('sweepRace' as const), at: fc.constantFrom('scan' as const, 'stytch' as const) }),
+};
+
+/** Two invocations of one step at once, the first one's first Stytch answer late until the second has ended. */
+export const slowConcurrentAction: Weighted = { weight: 4, arbitrary: fc.record({ t: fc.constant('concurrent' as const), step, slowFirst: fc.constant(true) }) };

@@ -5,11 +5,13 @@
  * property-based tests, which generate scenarios, and the regression tests,
  * which replay the counterexamples they found.
  *
- * What may break I: only three outside actions, a dashboard rotate (retires
+ * What may break I: only four outside actions, a dashboard rotate (retires
  * the secret consumers hold), a dashboard cancel (discards a next secret that
- * may already be AWSCURRENT) and a manual put of a wrong AWSCURRENT value. The function itself must never turn an accepted
- * AWSCURRENT into a rejected one, nor move AWSCURRENT to a rejected secret, at
- * any instant; a later clean rotation must repair what the outside broke.
+ * may already be AWSCURRENT), a manual put of a wrong AWSCURRENT value, and
+ * one naming another client (the operator puts the right value back before
+ * the end). The function itself must never turn an accepted AWSCURRENT into
+ * a rejected one, nor move AWSCURRENT to a rejected secret, at any instant; a
+ * later clean rotation must repair what the outside broke.
  *
  * When II may be broken: between the moment a rotate/start took effect and
  * the PutSecretValue that stores its secret. So II is checked at quiescent
@@ -21,7 +23,20 @@
  * With an overlap window (graceSeconds > 0), III reads: the previous secret
  * stays accepted while its retirement is recorded and not yet due (unless
  * something outside retired it), and once the window has ended a sweep
- * retires it; checked on every action and on the final clean rotation.
+ * retires it; checked on every action and on the final clean rotation. The
+ * record is the function's own word, so I for apps that cache the previous
+ * secret is also checked against Secrets Manager alone: once the function
+ * moved AWSCURRENT, the secret it held before stays accepted until the window
+ * counted from then has ended (unless a newer rotation's createSecret retired
+ * it early, or something outside changed Stytch or AWSCURRENT); checked after
+ * every invocation, so a sweep that acts on a stale reading is caught even
+ * when it also clears the record. And while that secret is still accepted,
+ * the table records its retirement, due no earlier than the window's end
+ * (checked after every action): a record lost means no sweep ever retires
+ * it, one due early means a sweep retires it too soon.
+ *
+ * VII: once a value names another client (an outside put), no Stytch call
+ * may name that client: every step and sweep refuses before calling Stytch.
  *
  * IV: a step repeated at once (nothing in between, no fault) succeeds again
  * and changes nothing; a rotation that nothing outside touched is never
@@ -54,30 +69,42 @@ export type OutsideAction =
   | 'putCurrentRejected'
   | 'projectSecretRotated'
   | 'projectSecretStored'
-  | 'coldStart';
+  | 'coldStart'
+  /** The AWSCURRENT value names another client of the project, with that client's real secret (VII). */
+  | 'putCurrentOtherClient';
 
 /** Outside actions that are allowed to break invariant I (they break consumers themselves). */
-export const MAY_BREAK_I: ReadonlySet<OutsideAction> = new Set(['dashboardCancel', 'dashboardRotate', 'putCurrentRejected']);
+export const MAY_BREAK_I: ReadonlySet<OutsideAction> = new Set(['dashboardCancel', 'dashboardRotate', 'putCurrentRejected', 'putCurrentOtherClient']);
 
 export type Action =
   /** One step of the latest rotation (or of the one before it: a late, stale invocation). */
   | { t: 'step'; step: Step; of: 'latest' | 'previous' }
   /** The step after the last one that succeeded for the latest rotation (a new rotation once it is over). */
   | { t: 'next' }
-  /** Two invocations of the same step at once, in two containers. */
-  | { t: 'concurrent'; step: Step }
+  /**
+   * Two invocations of the same step at once, in two containers. With `slowFirst`, the first one's
+   * first Stytch call takes effect but its answer comes back only once the second invocation has
+   * ended: the race a lease exists for, made to happen every time.
+   */
+  | { t: 'concurrent'; step: Step; slowFirst?: boolean }
   /** Secrets Manager's attempt: reattempt the unfinished rotation, or start one (RotateSecret). */
   | { t: 'attempt' }
   /** RotateSecret's first move only: a new token labelled AWSPENDING, no step run yet. */
   | { t: 'begin' }
   /** The retirement sweep (the EventBridge schedule's event). */
   | { t: 'sweep' }
+  /**
+   * A sweep and Secrets Manager's attempt at once, in the worst order: the sweep reads the due
+   * retirements (`scan`) or Stytch's state (`stytch`), then the whole attempt runs, then the sweep
+   * acts on what it read.
+   */
+  | { t: 'sweepRace'; at: 'scan' | 'stytch' }
   /** Time passes until every overlap window has ended (leases expire too). */
   | { t: 'windowEnds' }
   /** The `times` calls to `target` after the next `skip` ones fail (each once). */
   | { t: 'fault'; target: Service; skip: number; times: number; when: 'before' | 'after'; failure: SecretsManagerFailure | StytchFailure }
-  /** The call to `target` after the next `skip` ones takes effect, then the Lambda dies. */
-  | { t: 'crash'; target: Service; skip: number }
+  /** The call to `target` (to its `operation`, when given) after the next `skip` ones takes effect, then the Lambda dies. */
+  | { t: 'crash'; target: Service; skip: number; operation?: string }
   | { t: 'outside'; what: OutsideAction };
 
 export interface ScenarioOptions {
@@ -97,6 +124,8 @@ export interface ScenarioResult {
 
 interface ArmedFault {
   target: Service;
+  /** Only calls of this operation count and fail (any, when undefined). */
+  operation?: string | undefined;
   skip: number;
   times: number;
   fault: CallFault;
@@ -130,6 +159,9 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
   const windowed = (options.graceSeconds ?? 0) > 0;
   /** Something outside the function changed Stytch's secrets: the previous secret may be gone early. */
   let stytchTouchedOutside = false;
+  /** Another client of the project, once a value names it (putCurrentOtherClient), and the value to restore at the end. */
+  const hijack: Hijack = {};
+  let reportedVII = false;
 
   const fail = (message: string) => violations.push(`${label}: ${message}`);
 
@@ -138,7 +170,7 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     if (call.invocation !== undefined && crashed.has(call.invocation)) {
       return { when: 'before', error: call.service === 'stytch' ? 'drop' : 'NetworkError' };
     }
-    const next = armed.find((f) => f.target === call.service);
+    const next = armed.find((f) => f.target === call.service && (f.operation === undefined || f.operation === call.operation));
     if (!next) return undefined;
     if (next.skip > 0) {
       next.skip--;
@@ -159,8 +191,44 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     else if (now.id !== guard.currentId && !accepted) fail(`I: the function moved AWSCURRENT to a secret Stytch rejects (${where})`);
   };
   world.onCall = (call) => checkI(`after ${call.step ?? '?'} ${call.operation}`);
+
+  // ---- I for apps that cache the previous secret, with a window: from Secrets Manager's labels, not the function's record
+  /** AWSCURRENT when last looked at, and the clock then (no later than any move after it). */
+  let seen = { id: '', secret: '', at: 0 };
+  /** The secret AWSCURRENT held before the function last moved it, accepted until `until` at least. */
+  let open: { previous: string; until: number; movedTo: string; invocationsFrom: number } | undefined;
+  const watchWindow = (where: string, byFunction: boolean) => {
+    if (!windowed) return;
+    const now = currentVersion(world);
+    if (now.id !== seen.id) {
+      // Only a move by the function opens a window, and only for a previous secret Stytch still accepted.
+      open =
+        byFunction && seen.id !== '' && seen.secret !== now.secret && world.stytch.isAccepted(world.client.client_id, seen.secret)
+          ? { previous: seen.secret, until: seen.at + (options.graceSeconds ?? 0) * 1000, movedTo: now.id, invocationsFrom: world.invocations.length }
+          : undefined;
+    }
+    seen = { id: now.id, secret: now.secret, at: world.clock.now() };
+    if (!open || stytchTouchedOutside || world.clock.now() >= open.until || world.stytch.isAccepted(world.client.client_id, open.previous)) return;
+    // A newer rotation's createSecret retires it early (Stytch holds one next secret): allowed.
+    const movedTo = open.movedTo;
+    const newer = world.invocations.slice(open.invocationsFrom).some((i) => i.step === 'createSecret' && i.token !== movedTo);
+    if (!newer) fail(`I: the secret AWSCURRENT held before the last rotation (…${last4(open.previous)}) was rejected inside its overlap window (${where})`);
+    open = undefined; // report once
+  };
+
+  // ---- VII: no Stytch call names a client the secret is not bound to
+  const checkVII = () => {
+    if (!hijack.other || reportedVII) return;
+    const otherId = hijack.other.client_id;
+    const calls = world.stytch.requests.filter((r) => r.clientId === otherId);
+    if (calls.length === 0) return;
+    reportedVII = true;
+    fail(`VII: the function called Stytch on client ${otherId}, which its secret is not bound to (${calls.map((c) => c.operation).join(', ')})`);
+  };
+
   world.onInvocation = (invocation) => {
     checkI(`after ${invocation.step ?? '?'}`);
+    watchWindow(`after ${invocation.step ?? 'retirementSweep'}`, true);
     // A Lambda that died leaves no container behind.
     if (crashed.has(invocation.id)) world.newContainer();
   };
@@ -190,6 +258,18 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
   const callsOf = (invocations: number[]) => world.externalCalls.filter((c) => c.invocation !== undefined && invocations.includes(c.invocation));
 
   let previousStep: { step: Step; token: string; ok: boolean } | undefined;
+  /** Secrets Manager's attempt: reattempts the unfinished rotation, or starts one; true if its createSecret failed. */
+  const secretsManagerAttempt = async (): Promise<boolean> => {
+    if (pendingToken(world) !== undefined) {
+      await world.sm.reattemptPending(world.secretArn).catch(() => undefined);
+    } else {
+      const { token } = await rotateSecret(world);
+      tokens.push(token);
+    }
+    const record = world.sm.rotationHistory(world.secretArn).at(-1);
+    return record !== undefined && record.outcome !== 'succeeded' && record.attempts.at(-1)?.steps[0]?.ok !== true;
+  };
+  watchWindow('start', false);
 
   await world.capturing(async () => {
     try {
@@ -249,15 +329,27 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
           const token = await ensureRotation();
           const containers = [world.createContainer(), world.createContainer()];
           let failures = 0;
-          await functionAction(() =>
-            Promise.all(
-              containers.map((c) =>
-                world.invokeRaw({ Step: action.step, SecretId: world.secretArn, ClientRequestToken: token }, undefined, c).catch(() => {
-                  failures++;
-                }),
-              ),
-            ),
-          );
+          const invoke = (c: (typeof containers)[number]) =>
+            world.invokeRaw({ Step: action.step, SecretId: world.secretArn, ClientRequestToken: token }, undefined, c).catch(() => {
+              failures++;
+            });
+          if (action.slowFirst) {
+            await functionAction(async () => {
+              let first: number | undefined;
+              const gate = world.pause((c) => c.service === 'stytch' && c.invocation !== undefined && c.invocation === first, 'after');
+              const one = invoke(containers[0]!);
+              first = world.invocations.at(-1)!.id; // invokeRaw records the invocation before its first await
+              try {
+                await Promise.race([gate.reached, one]);
+                await invoke(containers[1]!);
+              } finally {
+                gate.release(); // also when the first made no Stytch call: the gate never matches again
+                await one;
+              }
+            });
+          } else {
+            await functionAction(() => Promise.all(containers.map(invoke)));
+          }
           if (action.step === 'createSecret' && failures > 0) createFailed = true;
           break;
         }
@@ -277,6 +369,28 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
         case 'sweep':
           await functionAction(() => world.sweep());
           break;
+        case 'sweepRace': {
+          let attemptFailed = false;
+          await functionAction(async () => {
+            // The sweep's read takes effect, its answer held back until the attempt is over.
+            let sweepInvocation: number | undefined;
+            const gate = world.pause(
+              (c) => c.invocation !== undefined && c.invocation === sweepInvocation && (action.at === 'scan' ? c.operation === 'Scan' : c.service === 'stytch'),
+              'after',
+            );
+            const sweeping = world.sweep(world.createContainer()).catch(() => undefined);
+            sweepInvocation = world.invocations.at(-1)!.id; // invokeRaw records the invocation before its first await
+            try {
+              await Promise.race([gate.reached, sweeping]);
+              attemptFailed = await secretsManagerAttempt();
+            } finally {
+              gate.release(); // also when the sweep ended before that read: the gate never matches again
+              await sweeping;
+            }
+          });
+          if (attemptFailed) createFailed = true;
+          break;
+        }
         case 'windowEnds':
           world.advance((options.graceSeconds ?? 0) * 1000 + 60_000);
           break;
@@ -292,6 +406,7 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
         case 'crash':
           armed.push({
             target: action.target,
+            operation: action.operation,
             skip: action.skip,
             times: 1,
             fault: { when: 'after', error: action.target === 'stytch' ? 'drop' : 'NetworkError' },
@@ -302,9 +417,11 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
           const acceptedBefore = currentAccepted(world);
           const token = latest();
           if (token !== undefined && action.what !== 'coldStart') interfered.add(token);
-          await outside(world, action.what, outsideSecrets, project);
+          await outside(world, action.what, outsideSecrets, project, hijack);
           if (['dashboardCancel', 'dashboardStart', 'dashboardRotate'].includes(action.what)) stytchTouchedOutside = true;
-          if (['dashboardStart', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'putCurrentRejected'].includes(action.what)) orphanExcused = true;
+          if (['dashboardStart', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'putCurrentRejected', 'putCurrentOtherClient'].includes(action.what)) {
+            orphanExcused = true;
+          }
           if (acceptedBefore && !currentAccepted(world) && !MAY_BREAK_I.has(action.what)) {
             fail(`test model: ${action.what} broke I although it is not expected to`);
           }
@@ -343,6 +460,25 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
           fail(`III: the previous secret (…${previous4}) was retired before its window ended, with no newer rotation under way`);
         }
       }
+      watchWindow('after the action', action.t !== 'outside');
+      // III: the previous secret the function left accepted is remembered until it is retired (otherwise no sweep
+      // retires it), and due no earlier than its window's end (otherwise a sweep retires it early).
+      if (open && !stytchTouchedOutside && world.stytch.isAccepted(world.client.client_id, open.previous)) {
+        const movedTo = open.movedTo;
+        const newer = world.invocations.slice(open.invocationsFrom).some((i) => i.step === 'createSecret' && i.token !== movedTo);
+        const item = await world.stateItem();
+        const recorded = (item?.retire_previous_last4 as { S?: string } | undefined)?.S;
+        const dueAt = Number((item?.retire_due as { N?: string } | undefined)?.N ?? NaN);
+        const where = `the secret AWSCURRENT held before the last rotation (…${last4(open.previous)})`;
+        if (!newer && recorded !== last4(open.previous)) {
+          fail(`III: ${where} is still accepted, but no retirement is recorded for it: no sweep will retire it`);
+          open = undefined; // report once
+        } else if (!newer && dueAt < open.until) {
+          fail(`III: ${where} is recorded for retirement ${Math.round((open.until - dueAt) / 1000)} s before its overlap window ends`);
+          open = undefined;
+        }
+      }
+      checkVII();
 
       // ---- III after a completed rotation of the latest token
       const token = latest();
@@ -367,6 +503,11 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     world.interceptor = undefined;
     // The operator finishes replacing the project secret, if they had started.
     if (!project.stored) await storeProjectSecret(world, project);
+    // The operator puts back a value that named another client (every step refused it meanwhile).
+    if (hijack.restore !== undefined && currentClientId(world) !== world.client.client_id) {
+      await world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: randomUUID(), SecretString: hijack.restore });
+      watchWindow('end', false);
+    }
     // A copy of AWSCURRENT left under AWSPENDING (a manual put while a label lingered) is refused
     // by every step, never rotated as if it were new: the operator removes the label, as the error says.
     const stale = pendingToken(world);
@@ -398,15 +539,19 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
       return;
     }
     const previous = currentVersion(world).secret;
+    // A wrong value put outside was never accepted: the window cannot keep it working.
+    const previousAccepted = currentAccepted(world);
     const from = world.externalCalls.length;
-    guard = { acceptedBefore: currentAccepted(world), currentId: currentVersion(world).id };
+    guard = { acceptedBefore: previousAccepted, currentId: currentVersion(world).id };
     const clean = await rotateSecret(world);
     guard = undefined;
     if (clean.outcome !== 'succeeded' || clean.attempts.length !== 1) fail(`the final clean rotation did not succeed at once: ${describeRecord(clean)}`);
     if (!currentAccepted(world)) fail('I: AWSCURRENT is not accepted after the final clean rotation');
     if (windowed) {
       // I for apps that cached it: the previous secret works through the window; III: a sweep after it retires it.
-      if (!world.stytch.isAccepted(world.client.client_id, previous)) fail('I: the secret before the final clean rotation was rejected inside its overlap window');
+      if (previousAccepted && !world.stytch.isAccepted(world.client.client_id, previous)) {
+        fail('I: the secret before the final clean rotation was rejected inside its overlap window');
+      }
       world.advance((options.graceSeconds ?? 0) * 1000 + 60_000);
       await world.sweep().catch((error: unknown) => fail(`III: the sweep after the window failed: ${(error as Error).message}`));
       if (!currentAccepted(world)) fail('I: AWSCURRENT is not accepted after the sweep');
@@ -419,10 +564,21 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     if (starts !== 1) fail(`IV: the final clean rotation needed ${starts} accepted rotate/start calls`);
   }
 
+  checkVII();
   label = 'leak scan';
   const leaks = world.leaks(outsideSecrets);
   if (leaks.length > 0) fail(`V: ${leaks.length} secret value(s) found in output or errors`);
   return { violations, metrics: world.metricCounts(), invocations: world.invocations.length };
+}
+
+/** Another client of the same project, and the value AWSCURRENT held before it was pointed at it. */
+interface Hijack {
+  other?: { client_id: string; client_secret: string };
+  restore?: string;
+}
+
+function currentClientId(world: World): unknown {
+  return (JSON.parse(world.snapshot().versions[currentVersion(world).id]!.secretString!) as { client_id?: unknown }).client_id;
 }
 
 function secretOfVersion(world: World, versionId: string): string | undefined {
@@ -432,7 +588,7 @@ function secretOfVersion(world: World, versionId: string): string | undefined {
 }
 
 /** Someone acting outside the function: in the Stytch dashboard, with the AWS CLI, or Lambda recycling containers. */
-async function outside(world: World, what: OutsideAction, created: string[], project: { secret: string; stored: boolean }): Promise<void> {
+async function outside(world: World, what: OutsideAction, created: string[], project: { secret: string; stored: boolean }, hijack: Hijack): Promise<void> {
   const clientId = world.client.client_id;
   const attempt = (run: () => void) => {
     try {
@@ -499,6 +655,25 @@ async function outside(world: World, what: OutsideAction, created: string[], pro
     case 'coldStart':
       world.newContainer();
       return;
+    case 'putCurrentOtherClient': {
+      // Whoever can write the secret's value tries to move the function onto another client of the
+      // project (its real secret, so Stytch would accept it): VII refuses every step and sweep.
+      if (!hijack.other) {
+        const made =
+          world.stytchState().kind === 'm2m' ? world.stytch.createM2MClient(world.project.projectId) : world.stytch.createConnectedApp(world.project.projectId);
+        hijack.other = { client_id: made.client_id, client_secret: made.client_secret! };
+        created.push(made.client_secret!);
+      }
+      const text = world.snapshot().versions[currentVersion(world).id]!.secretString!;
+      if (currentClientId(world) === clientId) hijack.restore = text;
+      const value = JSON.parse(text) as Record<string, unknown>;
+      await world.sm.handle('PutSecretValue', {
+        SecretId: world.secretArn,
+        ClientRequestToken: randomUUID(),
+        SecretString: JSON.stringify({ ...value, ...hijack.other }),
+      });
+      return;
+    }
   }
 }
 
