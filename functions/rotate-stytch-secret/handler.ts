@@ -17,7 +17,7 @@ import { StateTable, type DynamoDBSend } from '../lib/state/table.js';
 import { CredentialsCache } from '../lib/stytch/credentials.js';
 import { StytchHttp, type FetchFn } from '../lib/stytch/http.js';
 import { clientKindOf, providerFor } from '../lib/stytch/index.js';
-import { runStep, summary, type LeaseSettings, type StytchTarget } from './rotation.js';
+import { runStep, summary, type LeaseSettings, type RotationDeps, type StytchTarget } from './rotation.js';
 import { runSweep } from './sweep.js';
 
 /**
@@ -105,7 +105,7 @@ export function createHandler(options: HandlerOptions = {}) {
         waitUntil: clock.now() + Math.min(LEASE_WAIT_MS, remaining / 4),
         clock,
       };
-      const deps = {
+      const deps: RotationDeps = {
         store,
         state,
         lease,

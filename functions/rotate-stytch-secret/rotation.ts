@@ -4,7 +4,7 @@ import { parseSecretJson, rotatedSecretSchema, type RotatedSecret, type Rotation
 import { clientSecretSpan, SECRET_VALUE_LIMIT_BYTES, withClientSecret } from '../lib/secret-json.js';
 import { AWSCURRENT, AWSPENDING, type SecretStore } from '../lib/secrets/store.js';
 import { takeLease, type HeldLease, type LeaseClock, type LeaseEvent } from '../lib/state/lease.js';
-import type { Binding, Retirement, StateTable } from '../lib/state/table.js';
+import { BindingError, type Binding, type Retirement, type StateTable } from '../lib/state/table.js';
 import { labelOf, type ClientProvider, type ClientState } from '../lib/stytch/index.js';
 
 /**
@@ -137,7 +137,8 @@ async function runUnderLease(r: Rotation): Promise<StepOutcome> {
   // duplicate of it, or a whole newer rotation, ran meanwhile), and would only make for false alarms.
   if (r.event.Step === 'createSecret' || r.lease?.contended) {
     const fresh = await readRotation(r.event, r.deps);
-    if (fresh.cur.client_id !== r.cur.client_id || fresh.cur.stytch_credentials_secret_id !== r.cur.stytch_credentials_secret_id) {
+    // VII: the lease covers the binding the value named before; a value that now names another is not acted on.
+    if (!sameBinding(await bindingOf(fresh), r.lease!.binding)) {
       throw new TransientError(
         `AWSCURRENT of ${r.name} changed to another version while this step waited for its lease; Secrets Manager's reattempt starts from the new value.`,
       );
@@ -225,12 +226,15 @@ async function bindingOf(r: Rotation): Promise<Binding> {
   };
 }
 
+const sameBinding = (a: Binding, b: Binding) =>
+  a.secretArn === b.secretArn && a.projectId === b.projectId && a.clientId === b.clientId && a.credentialsSecretId === b.credentialsSecretId && a.kind === b.kind;
+
 /** VII: a value that names another client is refused loudly: it may be a takeover attempt by someone who can write the secret. */
 async function refuseMismatch<T>(r: Rotation, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    if (error instanceof Error && error.name === 'BindingError') {
+    if (error instanceof BindingError) {
       r.deps.metrics.count('BindingRefused');
       r.deps.logger.error('Refused: the value names a client other than the one this secret is bound to', { error: summary(error) });
     }
@@ -256,15 +260,23 @@ function leaseEvent(r: Rotation, event: LeaseEvent): void {
   }
 }
 
-/** Gives the lease back; a failure to do so is logged, never fatal: the lease expires on its own. */
 async function giveBack(r: Rotation, retirement: Retirement | null | undefined): Promise<void> {
+  await giveLeaseBack(r.lease!, retirement, r.deps);
+}
+
+/** Gives a lease back (a step's or the sweep's); a failure to do so is logged, never fatal: the lease expires on its own. */
+export async function giveLeaseBack(
+  lease: HeldLease,
+  retirement: Retirement | null | undefined,
+  deps: Pick<RotationDeps, 'logger' | 'metrics'>,
+): Promise<void> {
   try {
-    if (!(await r.lease!.release(retirement))) {
-      r.deps.metrics.count('LeaseLost');
-      r.deps.logger.error('The lease had expired and been taken over before this step gave it back: the step outlived its deadline plus margin');
+    if (!(await lease.release(retirement))) {
+      deps.metrics.count('LeaseLost');
+      deps.logger.error('The lease had expired and been taken over before it was given back: its holder outlived its deadline plus margin');
     }
   } catch (error) {
-    r.deps.logger.error('Could not give the lease back; it expires on its own', { error: summary(error) });
+    deps.logger.error('Could not give the lease back; it expires on its own', { error: summary(error) });
   }
 }
 

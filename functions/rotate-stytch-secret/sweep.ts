@@ -1,11 +1,9 @@
 import { RotationError } from '../lib/errors.js';
-import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
 import { parseSecretJson, rotatedSecretSchema, type RotatedSecret } from '../lib/schemas.js';
-import type { SecretStore } from '../lib/secrets/store.js';
 import { LeaseBusyError, takeLease, type HeldLease } from '../lib/state/lease.js';
-import { BindingError, type Binding, type ClientRecord, type Retirement, type StateTable } from '../lib/state/table.js';
+import { BindingError, type Binding, type ClientRecord, type Retirement } from '../lib/state/table.js';
 import type { ClientProvider, ClientState } from '../lib/stytch/index.js';
-import { summary, type LeaseSettings, type StytchTarget } from './rotation.js';
+import { giveLeaseBack, summary, type RotationDeps } from './rotation.js';
 
 /**
  * The retirement sweep (DESIGN.md §4, invariant III): an EventBridge schedule
@@ -16,19 +14,12 @@ import { summary, type LeaseSettings, type StytchTarget } from './rotation.js';
  * sweep. Every due client is tried; the sweep fails afterwards if any did.
  */
 
-export interface SweepDeps {
-  store: SecretStore;
-  stytch: (secret: StytchTarget) => ClientProvider;
-  projectOf: (secret: StytchTarget) => Promise<string>;
-  state: StateTable;
-  /** The lease every retirement takes (never waited for: a held lease means a step is at work on that client). */
-  lease: LeaseSettings;
+/** What a step gets (its `lease`: what every retirement takes, never waited for), and the sweep's budget. */
+export interface SweepDeps extends Omit<RotationDeps, 'graceSeconds'> {
   /** Epoch ms after which no new retirement is started. */
   stopBy: number;
   /** Retirements run at once. */
   concurrency: number;
-  logger: RotationLogger;
-  metrics: RotationMetrics;
 }
 
 export interface SweepResult {
@@ -128,16 +119,16 @@ async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome
     }
     clear = true;
     if (decision.kind === 'retire') {
-      const { stytch, clientId } = decision;
+      const { stytch, clientId, currentLast4 } = decision;
       try {
         await stytch.rotate(clientId);
       } catch (error) {
-        // A rotate whose first answer was lost: confirm it took.
+        // A rotate whose first answer was lost: confirm it took (AWSCURRENT's secret is Stytch's only one).
         if (!stytch.isNotRotating(error)) throw error;
         const after = await stytch.get(clientId);
-        if (after.secretLast4 !== due.last4 || after.nextSecretLast4 !== null) {
+        if (after.secretLast4 !== currentLast4 || after.nextSecretLast4 !== null) {
           clear = false;
-          throw new RotationError(`Stytch reports no rotation in progress, yet its secrets (…${after.secretLast4 ?? 'none'}) are not AWSCURRENT's (…${due.last4}).`);
+          throw new RotationError(`Stytch reports no rotation in progress, yet its secrets (…${after.secretLast4 ?? 'none'}) are not AWSCURRENT's (…${currentLast4}).`);
         }
       }
       deps.metrics.count('PreviousSecretRetired');
@@ -156,16 +147,12 @@ async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome
     throw error;
   } finally {
     // The record goes once acted on; on failure it stays for the next sweep.
-    try {
-      await lease.release(clear ? null : undefined);
-    } catch (error) {
-      deps.logger.error('Could not give the lease back; it expires on its own', { error: summary(error) });
-    }
+    await giveLeaseBack(lease, clear ? null : undefined, deps);
   }
 }
 
 type Decision =
-  | { kind: 'retire'; stytch: ClientProvider; clientId: string }
+  | { kind: 'retire'; stytch: ClientProvider; clientId: string; currentLast4: string }
   | { kind: 'clear'; why: string; level: 'info' | 'warn' | 'error' }
   | { kind: 'defer'; why: string };
 
@@ -204,7 +191,7 @@ async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promi
   }
   if (N4 === last4(cur) && S4 === due.previousLast4) {
     // I: rotate only ever makes Stytch's next secret, which is AWSCURRENT's, its only one.
-    return { kind: 'retire', stytch, clientId: cur.client_id };
+    return { kind: 'retire', stytch, clientId: cur.client_id, currentLast4: last4(cur) };
   }
   if (secret.versionId === due.previousVersionId) {
     return {

@@ -94,6 +94,25 @@ describe('Lease: one mutator per Stytch client (VI)', () => {
     expect(world.versionWith('AWSCURRENT')!.id).toBe(token);
   });
 
+  it('does not act on a value that changed to another binding while the step waited for the lease', async () => {
+    await make();
+    const token = await world.beginRotation();
+    const held = world.pause((c) => c.operation.endsWith('.rotate_start'));
+    const first = world.invokeRaw({ Step: 'createSecret', SecretId: world.secretArn, ClientRequestToken: token }, undefined, world.createContainer());
+    await held.reached;
+    const second = world.invokeRaw({ Step: 'setSecret', SecretId: world.secretArn, ClientRequestToken: token }, undefined, world.createContainer());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Meanwhile a writer switches the value's client kind (same client id): a different binding.
+    const value = JSON.parse(world.snapshot().versions[world.versionWith('AWSCURRENT')!.id]!.secretString!) as Record<string, unknown>;
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token }).catch(() => undefined);
+    await world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: randomUUID(), SecretString: JSON.stringify({ ...value, client_kind: 'm2m' }) });
+    world.sm.beginRotation(world.secretArn, token);
+    held.release();
+    await first.catch(() => undefined);
+    await expect(second).rejects.toThrow(/changed to another version while this step waited for its lease/);
+    expect(world.stytch.requests.filter((r) => r.operation.startsWith('m2m.'))).toEqual([]);
+  });
+
   it('takes over a lease whose holder died (expired), counting it', async () => {
     await make();
     const token = await world.beginRotation();

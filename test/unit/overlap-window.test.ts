@@ -154,6 +154,28 @@ describe('The retirement sweep', () => {
     expect(world.stytch.requests.map((r) => r.operation)).toEqual(['connected_app.get', 'connected_app.rotate']);
   });
 
+  it('confirms a rotate whose answer was lost (the retry finds nothing rotating) and clears the record', async () => {
+    await make();
+    const old = world.client.client_secret;
+    await rotate();
+    world.advance(2 * HOUR_S * 1000);
+    let lost = false;
+    world.interceptor = (call) => {
+      if (!lost && call.step === undefined && call.operation.endsWith('.rotate')) {
+        lost = true;
+        return { when: 'after', error: 'drop' };
+      }
+      return undefined;
+    };
+    await world.sweep();
+    world.interceptor = undefined;
+    expect(lost).toBe(true);
+    expect(accepted(old)).toBe(false);
+    expect(accepted(world.currentSecret())).toBe(true);
+    expect(await due()).toBeUndefined();
+    expect(world.metricCounts().PreviousSecretRetired).toBe(1);
+  });
+
   it('with nothing due makes no Stytch call', async () => {
     await make();
     world.stytch.resetRequests();
