@@ -1,5 +1,5 @@
 import { LEASE_MARGIN_MS, LeaseBusyError, takeLease, type HeldLease } from '../functions/lib/state/lease.js';
-import { BindingError, type Binding, type DynamoDBSend, type Retirement, type StateTable } from '../functions/lib/state/table.js';
+import { BindingError, type Binding, type Retirement, type StateTable } from '../functions/lib/state/table.js';
 import { CliError, explainError, networkErrorCode } from './errors.js';
 import type { Output } from './io.js';
 

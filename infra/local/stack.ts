@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
+import { isScheduledEvent } from '../../functions/lib/schemas.js';
 import { LocalDynamoDB, STATE_TABLE_NAME } from './dynamodb.js';
 import { lambdaContext } from './lambda-context.js';
 import { SecretsManagerEmulator, SecretsManagerServiceError, type RotationEvent } from './secrets-manager/index.js';
@@ -49,7 +50,6 @@ function injectedFailure(): SecretsManagerServiceError {
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations(?:\?.*)?$/;
 
-const isSweep = (event: unknown) => typeof event === 'object' && event !== null && (event as { source?: unknown }).source === 'aws.events';
 
 /** A standard EventBridge scheduled event, as the sweep's schedule sends it. */
 export function scheduledEvent(time = new Date()): Record<string, unknown> {
@@ -307,7 +307,7 @@ export class LocalStack {
   /** Invokes the function as Lambda would, capturing what it prints. */
   async invoke(event: RotationEvent | Record<string, unknown>, handler: Handler = this.handler!): Promise<void> {
     const started = performance.now();
-    const step = isSweep(event) ? 'retirementSweep' : String((event as { Step?: unknown }).Step);
+    const step = isScheduledEvent(event) ? 'retirementSweep' : String((event as { Step?: unknown }).Step);
     const restore = this.captureOutput();
     try {
       await handler(event, lambdaContext({ functionArn: LOCAL_LAMBDA_ARN, timeoutMs: this.options.timeoutMs ?? 60_000 }));
