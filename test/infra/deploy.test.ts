@@ -4,7 +4,7 @@
 // CloudFormation evaluates it, for several parameter sets, by a small evaluator of the
 // intrinsic functions the template uses. Then cfn-lint checks the template.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,10 +25,17 @@ const FUNCTION_NAME = 'stytch-secret-rotation-test';
 const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FUNCTION_NAME}`;
 const LOG_GROUP_ARN = `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${FUNCTION_NAME}:*`;
 
-const ROTATED_1 = `${SM}:secret:prod/app-one/stytch-client-AbCdEf`;
-const ROTATED_2 = `${SM}:secret:prod/app-two/stytch-client-GhIjKl`;
-const OTHER_CREDENTIALS = `${SM}:secret:other-project/stytch-credentials-MnOpQr`;
+const ROTATED_1 = `${SM}:prod/app-one/stytch-client-AbCdEf`;
+const ROTATED_2 = `${SM}:prod/app-two/stytch-client-GhIjKl`;
+const OTHER_CREDENTIALS = `${SM}:other-project/stytch-credentials-MnOpQr`;
+// A credentials secret kept from a removed stack (existingCredentialsSecretArn).
+const RETAINED_CREDENTIALS = `${SM}:stytch-secret-rotation/test/stytch-project-credentials-RtNdQz`;
 const KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+const EXTRA_KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/aaaa1111-2222-3333-4444-555566667777`;
+const ALL_SECRETS = `${SM}:*`;
+const SUBNETS = 'subnet-0123456789abcdef0,subnet-0fedcba9876543210';
+const SECURITY_GROUP = 'sg-0123456789abcdef0';
+const BOUNDARY = `arn:aws:iam::${ACCOUNT}:policy/platform-boundary`;
 // A deployer's own key for the alerts topic (alertsKmsKeyArn).
 const OWN_ALERTS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5678efab-56ef-78ab-90cd-5678901234ef`;
 
@@ -71,16 +78,23 @@ const PSEUDO: Record<string, string> = {
   'AWS::StackName': 'stytch-secret-rotation-test',
 };
 
-// The --param values of the one `osls package` run: every optional part switched on.
+// The --param values of the main `osls package` run: every optional part switched on.
 // Scenarios below override the template parameters these become the defaults of.
 // alertsKmsKeyArn is left out on purpose: its default (the stack creates the alerts
 // key) is what most deployments get, so the packaged default is the one checked.
+// A second run with no --param at all gives the template a first-time user deploys.
 const PACKAGE_PARAMS = {
   rotatedSecretArns: `${ROTATED_1},${ROTATED_2}`,
+  rotatedSecretTagValue: 'stytch-prod',
   extraCredentialsSecretArns: OTHER_CREDENTIALS,
   kmsKeyArn: KMS_KEY,
+  extraKmsKeyArns: EXTRA_KMS_KEY,
   alarmEmail: 'rotation-alerts@example.com',
   createExampleSecret: 'true',
+  reservedConcurrency: '10',
+  subnetIds: SUBNETS,
+  securityGroupIds: SECURITY_GROUP,
+  permissionsBoundaryArn: BOUNDARY,
 };
 
 // ---------------------------------------------------------------------------------
@@ -117,7 +131,7 @@ class Evaluation {
   private readonly parameters: Record<string, string | string[]> = {};
 
   constructor(
-    private readonly template: Template,
+    readonly template: Template,
     overrides: Record<string, string> = {},
   ) {
     for (const [name, spec] of Object.entries(template.Parameters)) {
@@ -336,27 +350,36 @@ async function findCfnLint(): Promise<string | undefined> {
 // ---------------------------------------------------------------------------------
 
 let packageDir: string;
+let defaultsDir: string;
 let template: Template;
+/** The template of a deploy with no --param at all. */
+let defaults: Template;
+
+async function packageStack(params: Record<string, string>): Promise<{ dir: string; template: Template }> {
+  const dir = mkdtempSync(join(tmpdir(), 'stytch-rotation-package-'));
+  const args = Object.entries(params).map(([key, value]) => `--param=${key}=${value}`);
+  // `package` never calls AWS or the network; osls 4 has no telemetry or update checks.
+  await run(process.execPath, [OSLS, 'package', '--stage', 'test', '--region', REGION, '--package', dir, ...args], {
+    cwd: ROOT,
+  }).catch((error: { stdout?: string; stderr?: string }) => {
+    throw new Error(`osls package failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+  });
+  return { dir, template: JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template };
+}
 
 beforeAll(async () => {
   if (!existsSync(BUNDLE)) {
     await run('npm', ['run', 'build'], { cwd: ROOT });
   }
-  packageDir = mkdtempSync(join(tmpdir(), 'stytch-rotation-package-'));
-  const params = Object.entries(PACKAGE_PARAMS).map(([key, value]) => `--param=${key}=${value}`);
-  // `package` never calls AWS or the network; osls 4 has no telemetry or update checks.
-  await run(
-    process.execPath,
-    [OSLS, 'package', '--stage', 'test', '--region', REGION, '--package', packageDir, ...params],
-    { cwd: ROOT },
-  ).catch((error: { stdout?: string; stderr?: string }) => {
-    throw new Error(`osls package failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
-  });
-  template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+  // One after the other: osls stages its output in the project's .serverless/.
+  const all = await packageStack(PACKAGE_PARAMS);
+  const none = await packageStack({});
+  ({ dir: packageDir, template } = all);
+  ({ dir: defaultsDir, template: defaults } = none);
 }, 120_000);
 
 afterAll(() => {
-  if (packageDir) rmSync(packageDir, { recursive: true, force: true });
+  for (const dir of [packageDir, defaultsDir]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const resource = (logicalId: string): Resource => {
@@ -366,7 +389,9 @@ const resource = (logicalId: string): Resource => {
 };
 
 const rolePolicy = (evaluation: Evaluation): Statement[] => {
-  const policies = evaluation.resolve(resource('RotateStytchSecretRole').Properties.Policies ?? null);
+  const role = evaluation.template.Resources.RotateStytchSecretRole;
+  if (!role) throw new Error('no RotateStytchSecretRole in the template');
+  const policies = evaluation.resolve(role.Properties.Policies ?? null);
   expect(policies).toHaveLength(1);
   return policyStatements(policies);
 };
@@ -390,75 +415,179 @@ const WRITE_OWN_LOGS: Statement = {
   Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
   Resource: LOG_GROUP_ARN,
 };
-const rotate = (resources: string[]): Statement => ({
+const ROTATION_ACTIONS = [
+  'secretsmanager:DescribeSecret',
+  'secretsmanager:GetSecretValue',
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:UpdateSecretVersionStage',
+];
+const rotate = (resources: string | string[], tag?: string): Statement => ({
   Sid: 'RotateStytchClientSecrets',
   Effect: 'Allow',
-  Action: [
-    'secretsmanager:DescribeSecret',
-    'secretsmanager:GetSecretValue',
-    'secretsmanager:PutSecretValue',
-    'secretsmanager:UpdateSecretVersionStage',
-  ],
+  Action: ROTATION_ACTIONS,
   Resource: resources,
-  Condition: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } },
+  Condition: {
+    StringEquals: {
+      'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN,
+      ...(tag === undefined ? {} : { 'aws:ResourceTag/stytch-secret-rotation': tag }),
+    },
+  },
 });
+const useKeys = (keys: string[]): Statement => ({
+  Sid: 'UseSecretsKeysViaSecretsManager',
+  Effect: 'Allow',
+  Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+  Resource: keys,
+  Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } },
+});
+// AWS's AWSLambdaVPCAccessExecutionRole actions; EC2's Describe calls take no ARN.
+const VPC_NETWORK_INTERFACES: Statement = {
+  Sid: 'ManageVpcNetworkInterfaces',
+  Effect: 'Allow',
+  Action: [
+    'ec2:CreateNetworkInterface',
+    'ec2:DescribeNetworkInterfaces',
+    'ec2:DescribeSubnets',
+    'ec2:DeleteNetworkInterface',
+    'ec2:AssignPrivateIpAddresses',
+    'ec2:UnassignPrivateIpAddresses',
+  ],
+  Resource: '*',
+};
+
+/** Whether an IAM resource pattern (`*` and `?` wildcards) matches an ARN. */
+const arnMatches = (pattern: string, arn: string): boolean =>
+  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(arn);
+
+/** Every combination of these parameter choices, as override sets. */
+function combinations(choices: Record<string, string[]>): Record<string, string>[] {
+  return Object.entries(choices).reduce<Record<string, string>[]>(
+    (sets, [name, values]) => sets.flatMap((set) => values.map((value) => ({ ...set, [name]: value }))),
+    [{}],
+  );
+}
 
 describe('Deployment: serverless.yml packaged by osls', () => {
   describe('IAM: execution role', () => {
-    it('grants exactly rotation, credentials, KMS, state table and logs when every option is on', () => {
+    it('grants exactly rotation, credentials, KMS, VPC, state table and logs when every option is on', () => {
       // Act
       const statements = rolePolicy(new Evaluation(template));
 
       // Assess
       expect(statements).toEqual([
-        rotate([EXAMPLE_SECRET, ROTATED_1, ROTATED_2]),
+        rotate([EXAMPLE_SECRET, ROTATED_1, ROTATED_2], 'stytch-prod'),
         { ...READ_OWN_CREDENTIALS, Resource: [CREDENTIALS_SECRET, OTHER_CREDENTIALS] },
-        {
-          Sid: 'UseSecretsKeyViaSecretsManager',
-          Effect: 'Allow',
-          Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-          Resource: KMS_KEY,
-          Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` } },
-        },
+        useKeys([KMS_KEY, EXTRA_KMS_KEY]),
+        VPC_NETWORK_INTERFACES,
         USE_OWN_STATE_TABLE,
         WRITE_OWN_LOGS,
       ]);
     });
 
-    it('leaves out the KMS statement, the example secret and extra credentials when not asked for', () => {
-      // Act
-      const statements = rolePolicy(
-        new Evaluation(template, {
-          RotatedSecretArns: ROTATED_1,
-          ExtraCredentialsSecretArns: '',
-          KmsKeyArn: '',
-          CreateExampleSecret: 'false',
-        }),
-      );
+    it('rotates, by default, any secret of the account and region whose rotation function is this one (AWS\'s pattern)', () => {
+      // Act: the template of `npm run deploy` with no --param.
+      const statements = rolePolicy(new Evaluation(defaults));
 
-      // Assess
-      expect(statements).toEqual([rotate([ROTATED_1]), READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
+      // Assess: no list to outgrow (a parameter holds 4,096 bytes, ~45 ARNs), no redeploy
+      // per secret; the condition keeps it to secrets attached to this function.
+      expect(statements).toEqual([rotate(ALL_SECRETS), READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
     });
 
-    it('rotates only the example secret when no other secret is given', () => {
-      const statements = rolePolicy(
-        new Evaluation(template, { RotatedSecretArns: '', ExtraCredentialsSecretArns: '', KmsKeyArn: '' }),
-      );
+    it('narrows rotation to an explicit list, or to a tag, when asked', () => {
+      const only = (overrides: Record<string, string>) =>
+        rolePolicy(new Evaluation(defaults, overrides)).find((statement) => statement.Sid === 'RotateStytchClientSecrets');
 
-      expect(statements).toEqual([rotate([EXAMPLE_SECRET]), READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
+      expect(only({ RotatedSecretArns: `${ROTATED_1},${ROTATED_2}` })).toEqual(rotate([ROTATED_1, ROTATED_2]));
+      expect(only({ RotatedSecretTagValue: 'stytch-prod' })).toEqual(rotate(ALL_SECRETS, 'stytch-prod'));
+      expect(only({ CreateExampleSecret: 'true', RotatedSecretArns: ROTATED_1 })).toEqual(rotate([EXAMPLE_SECRET, ROTATED_1]));
     });
 
-    it('has no rotation statement at all (rather than one without resources) when there is nothing to rotate', () => {
-      const statements = rolePolicy(
-        new Evaluation(template, {
-          RotatedSecretArns: '',
-          ExtraCredentialsSecretArns: '',
-          KmsKeyArn: '',
-          CreateExampleSecret: 'false',
-        }),
-      );
+    it('tags the example secret so that a tag-scoped role still rotates it', () => {
+      const tags = (value: string) =>
+        (new Evaluation(template, { RotatedSecretTagValue: value }).resolve(resource('ExampleStytchClientSecret').Properties) as JsonObject)
+          .Tags;
 
-      expect(statements).toEqual([READ_OWN_CREDENTIALS, USE_OWN_STATE_TABLE, WRITE_OWN_LOGS]);
+      expect(tags('stytch-prod')).toEqual([{ Key: 'stytch-secret-rotation', Value: 'stytch-prod' }]);
+      expect(tags('')).toBeUndefined();
+    });
+
+    it('loses no permission on any combination of parameters: every attached secret stays rotatable', () => {
+      // Prepare: every combination of the parameters that shape the role (256 stacks).
+      const sets = combinations({
+        RotatedSecretArns: ['', ROTATED_1],
+        RotatedSecretTagValue: ['', 'stytch-prod'],
+        CreateExampleSecret: ['true', 'false'],
+        ExtraCredentialsSecretArns: ['', OTHER_CREDENTIALS],
+        ExistingCredentialsSecretArn: ['', RETAINED_CREDENTIALS],
+        KmsKeyArn: ['', KMS_KEY],
+        ExtraKmsKeyArns: ['', EXTRA_KMS_KEY],
+        SubnetIds: ['', SUBNETS],
+      });
+      expect(sets).toHaveLength(256);
+
+      for (const overrides of sets) {
+        const label = JSON.stringify(overrides);
+        const evaluation = new Evaluation(template, { ...overrides, SecurityGroupIds: overrides.SubnetIds ? SECURITY_GROUP : '' });
+        const statements = rolePolicy(evaluation);
+        const bySid = new Map(statements.map((statement) => [statement.Sid, statement]));
+        const grants = (sid: string, arn: string) => asList(bySid.get(sid)?.Resource ?? []).some((pattern) => arnMatches(pattern, arn));
+
+        // Assess: the rotation statement is always there, with its four actions and its
+        // condition; it covers what the parameters name, or everything when they name nothing.
+        const rotation = bySid.get('RotateStytchClientSecrets');
+        expect(rotation?.Action, label).toEqual(ROTATION_ACTIONS);
+        expect(rotation?.Condition?.StringEquals, label).toMatchObject({ 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN });
+        if (overrides.RotatedSecretArns) expect(grants('RotateStytchClientSecrets', ROTATED_1), label).toBe(true);
+        else expect(rotation?.Resource, label).toBe(ALL_SECRETS);
+        if (overrides.CreateExampleSecret === 'true') expect(grants('RotateStytchClientSecrets', EXAMPLE_SECRET), label).toBe(true);
+        // The credentials secret in use, and every extra one, are readable.
+        const credentials = overrides.ExistingCredentialsSecretArn || CREDENTIALS_SECRET;
+        expect(grants('ReadStytchProjectCredentials', credentials), label).toBe(true);
+        if (overrides.ExtraCredentialsSecretArns) expect(grants('ReadStytchProjectCredentials', OTHER_CREDENTIALS), label).toBe(true);
+        // Every key given is usable, and a KMS statement exists only with a key.
+        for (const key of [overrides.KmsKeyArn, overrides.ExtraKmsKeyArns].filter(Boolean) as string[]) {
+          expect(grants('UseSecretsKeysViaSecretsManager', key), label).toBe(true);
+        }
+        expect(bySid.has('UseSecretsKeysViaSecretsManager'), label).toBe(!!(overrides.KmsKeyArn || overrides.ExtraKmsKeyArns));
+        expect(bySid.has('ManageVpcNetworkInterfaces'), label).toBe(!!overrides.SubnetIds);
+        expect(bySid.get('UseOwnStateTable'), label).toEqual(USE_OWN_STATE_TABLE);
+        expect(bySid.get('WriteOwnLogs'), label).toEqual(WRITE_OWN_LOGS);
+        // No statement ends up with an empty resource (IAM would refuse the policy).
+        for (const statement of statements) {
+          expect(asList(statement.Resource).every((arn) => arn.length > 0), `${label} ${statement.Sid}`).toBe(true);
+        }
+      }
+    });
+
+    it('keeps the rotation statement when a redeploy omits rotatedSecretArns', () => {
+      // Prepare: the first deploy listed secrets; the next one forgot the param.
+      const before = rolePolicy(new Evaluation(defaults, { RotatedSecretArns: ROTATED_1 }));
+      const after = rolePolicy(new Evaluation(defaults));
+
+      // Assess: the secret is still rotatable (by the default statement).
+      const rotation = after.find((statement) => statement.Sid === 'RotateStytchClientSecrets');
+      expect(before.find((statement) => statement.Sid === 'RotateStytchClientSecrets')?.Resource).toEqual([ROTATED_1]);
+      expect(asList(rotation?.Resource ?? []).some((pattern) => arnMatches(pattern, ROTATED_1))).toBe(true);
+    });
+
+    it('takes KMS keys as one key and a list, usable only through Secrets Manager', () => {
+      const keys = (overrides: Record<string, string>) =>
+        rolePolicy(new Evaluation(defaults, overrides)).find((statement) => statement.Sid === 'UseSecretsKeysViaSecretsManager');
+
+      expect(keys({})).toBeUndefined();
+      expect(keys({ KmsKeyArn: KMS_KEY })).toEqual(useKeys([KMS_KEY]));
+      expect(keys({ ExtraKmsKeyArns: `${KMS_KEY},${EXTRA_KMS_KEY}` })).toEqual(useKeys([KMS_KEY, EXTRA_KMS_KEY]));
+      expect(keys({ KmsKeyArn: KMS_KEY, ExtraKmsKeyArns: EXTRA_KMS_KEY })).toEqual(useKeys([KMS_KEY, EXTRA_KMS_KEY]));
+    });
+
+    it('attaches the permissions boundary only when one is given', () => {
+      const boundary = (template: Template, overrides: Record<string, string> = {}) =>
+        (new Evaluation(template, overrides).resolve(template.Resources.RotateStytchSecretRole?.Properties ?? null) as JsonObject)
+          .PermissionsBoundary;
+
+      expect(boundary(defaults)).toBeUndefined();
+      expect(boundary(template)).toBe(BOUNDARY);
+      expect(() => new Evaluation(defaults, { PermissionsBoundaryArn: 'platform-boundary' })).toThrow(/does not match/);
     });
 
     it('builds the function ARN of the rotation condition without a GetAtt (no dependency cycle)', () => {
@@ -468,16 +597,6 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       expect(role).toContain(
         '"arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:stytch-secret-rotation-test"',
       );
-    });
-
-    it('switches the KMS statement with the HasKmsKey condition, true only for a non-empty key ARN', () => {
-      const kms = policyStatements(resource('RotateStytchSecretRole').Properties.Policies ?? null).find((statement) =>
-        JSON.stringify(statement).includes('kms:Decrypt'),
-      );
-
-      expect(kms).toMatchObject({ 'Fn::If': ['HasKmsKey', { Sid: 'UseSecretsKeyViaSecretsManager' }, { Ref: 'AWS::NoValue' }] });
-      expect(new Evaluation(template, { KmsKeyArn: '' }).condition('HasKmsKey')).toBe(false);
-      expect(new Evaluation(template, { KmsKeyArn: KMS_KEY }).condition('HasKmsKey')).toBe(true);
     });
 
     it('allows on the state table exactly the DynamoDB calls the code makes, on that table only', () => {
@@ -506,22 +625,34 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     });
 
-    it('allows no wildcard action or resource anywhere, the log group ARN suffix being the one AWS form', () => {
-      // Prepare: every policy in the stack (role, trust, topic and bucket policies). The
-      // alerts key's policy (KeyPolicy, where "*" means the key itself) is pinned
-      // statement by statement under Alerts.
-      const statements = policyStatements(new Evaluation(template).resolve(template.Resources as unknown as Json));
-      const allows = statements.filter((statement) => statement.Effect === 'Allow');
+    it('allows no wildcard action, and a wildcard resource only where AWS offers nothing narrower', () => {
+      // Prepare: every policy in the stack (role, trust, topic and bucket policies), for
+      // the default stack and the one with every option. The alerts key's policy
+      // (KeyPolicy, where "*" means the key itself) is pinned statement by statement under Alerts.
+      for (const evaluation of [new Evaluation(defaults), new Evaluation(template)]) {
+        const created = Object.fromEntries(
+          Object.entries(evaluation.template.Resources).filter(([logicalId]) => evaluation.creates(logicalId)),
+        );
+        const statements = policyStatements(evaluation.resolve(created as unknown as Json));
+        const allows = statements.filter((statement) => statement.Effect === 'Allow');
 
-      // Assess: log group ARNs end in `:*` (the ARN CloudFormation returns for a log
-      // group, covering the streams Lambda names at run time). Nothing else needs one.
-      expect(allows.length).toBeGreaterThan(0);
-      for (const statement of allows) {
-        for (const action of asList(statement.Action)) expect(action).not.toContain('*');
-        for (const arn of asList(statement.Resource ?? [])) {
-          expect(arn === LOG_GROUP_ARN || !arn.includes('*'), `${statement.Sid}: ${arn}`).toBe(true);
+        // Assess: log group ARNs end in `:*` (the form covering the streams Lambda names
+        // at run time); rotation of `secret:*` only under the AllowRotationLambdaArn
+        // condition; "*" only for EC2's network-interface calls, which take no ARN.
+        expect(allows.length).toBeGreaterThan(0);
+        for (const statement of allows) {
+          for (const action of asList(statement.Action)) expect(action).not.toContain('*');
+          for (const arn of asList(statement.Resource ?? [])) {
+            const allowed =
+              !arn.includes('*') ||
+              arn === LOG_GROUP_ARN ||
+              (arn === ALL_SECRETS && statement.Sid === 'RotateStytchClientSecrets' &&
+                statement.Condition?.StringEquals?.['secretsmanager:resource/AllowRotationLambdaArn' as never] === FUNCTION_ARN) ||
+              (arn === '*' && statement.Sid === 'ManageVpcNetworkInterfaces');
+            expect(allowed, `${statement.Sid}: ${arn}`).toBe(true);
+          }
+          expect(JSON.stringify(statement.Principal ?? null)).not.toContain('"*"');
         }
-        expect(JSON.stringify(statement.Principal ?? null)).not.toContain('"*"');
       }
     });
   });
@@ -539,8 +670,38 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         Timeout: 60,
         Role: { 'Fn::GetAtt': ['RotateStytchSecretRole', 'Arn'] },
       });
-      // AWS: if a rotation function has reserved concurrency, at least 10.
-      expect(fn.Properties.ReservedConcurrentExecutions).toBeGreaterThanOrEqual(10);
+    });
+
+    it('reserves concurrency only when asked: any reservation fails the deploy on a new account', () => {
+      const reserved = (template: Template, overrides: Record<string, string> = {}) =>
+        (new Evaluation(template, overrides).resolve(template.Resources.RotateStytchSecretLambdaFunction?.Properties ?? null) as JsonObject)
+          .ReservedConcurrentExecutions;
+      const accepts = (value: string) => {
+        try {
+          new Evaluation(defaults, { ReservedConcurrency: value });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+
+      // Lambda keeps 100 unreserved executions per account; a new account's quota is often 10.
+      expect(reserved(defaults)).toBeUndefined();
+      expect(reserved(template)).toBe('10');
+      expect(reserved(defaults, { ReservedConcurrency: '25' })).toBe('25');
+      // 0 would throttle the function completely; it is refused, as is anything not a count.
+      expect(['1', '10', '9999'].filter(accepts)).toEqual(['1', '10', '9999']);
+      expect(['0', '-1', '10.5', 'ten', '10000'].filter(accepts)).toEqual([]);
+    });
+
+    it('runs in a VPC only when subnets are given, with their security groups', () => {
+      const vpc = (template: Template, overrides: Record<string, string> = {}) =>
+        (new Evaluation(template, overrides).resolve(template.Resources.RotateStytchSecretLambdaFunction?.Properties ?? null) as JsonObject)
+          .VpcConfig;
+
+      expect(vpc(defaults)).toBeUndefined();
+      expect(vpc(template)).toEqual({ SubnetIds: SUBNETS.split(','), SecurityGroupIds: [SECURITY_GROUP] });
+      expect(rolePolicy(new Evaluation(defaults)).map((statement) => statement.Sid)).not.toContain('ManageVpcNetworkInterfaces');
     });
 
     it('packages the built bundle and its source map, nothing else, where the handler points', () => {
@@ -554,6 +715,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         (new Evaluation(template, overrides).resolve(resource('RotateStytchSecretLambdaFunction').Properties.Environment ?? null) as JsonObject)
           .Variables;
 
+      expect(variables({ ExistingCredentialsSecretArn: RETAINED_CREDENTIALS })).toMatchObject({ STYTCH_CREDENTIALS_SECRET_ID: RETAINED_CREDENTIALS });
       expect(variables({})).toEqual({
         STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET,
         POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
@@ -633,10 +795,35 @@ describe('Deployment: serverless.yml packaged by osls', () => {
     it('creates the credentials secret without a value the template knows', () => {
       const secret = resource('StytchCredentialsSecret');
 
-      expect(secret.Condition).toBeUndefined();
+      expect(secret.Condition).toBe('CreatesCredentialsSecret');
+      expect(new Evaluation(defaults).creates('StytchCredentialsSecret')).toBe(true);
       expect(secret.Properties.SecretString).toBeUndefined();
       expect(secret.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: 'secret' });
-      expect(secret).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    });
+
+    it('keeps both secrets on delete, except when the deploy that created them rolls back', () => {
+      // A failed first deploy deletes what it created (nothing is in it yet), so the
+      // retry does not hit "already exists" on the fixed names.
+      for (const logicalId of ['StytchCredentialsSecret', 'ExampleStytchClientSecret']) {
+        expect(resource(logicalId), logicalId).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain' });
+      }
+    });
+
+    it('re-uses an existing credentials secret instead of creating one, when given its ARN', () => {
+      // Prepare: a removed stack kept its credentials secret; its name is taken.
+      const evaluation = new Evaluation(defaults, { ExistingCredentialsSecretArn: RETAINED_CREDENTIALS });
+      const outputs = evaluation.resolve(defaults.Outputs.StytchCredentialsSecretArn as unknown as Json) as JsonObject;
+
+      // Assess: nothing of that name is created; the function reads, and may read, the given one.
+      expect(evaluation.creates('StytchCredentialsSecret')).toBe(false);
+      expect(rolePolicy(evaluation).find((statement) => statement.Sid === 'ReadStytchProjectCredentials')?.Resource).toEqual([
+        RETAINED_CREDENTIALS,
+      ]);
+      expect(outputs).toMatchObject({ Value: RETAINED_CREDENTIALS });
+      // Only a full secret ARN (with its random suffix) can name it: GetSecretValue takes no wildcard.
+      for (const bad of ['stytch-secret-rotation/test/stytch-project-credentials', `${SM}:stytch-secret-rotation/test/stytch-project-credentials-??????`]) {
+        expect(() => new Evaluation(defaults, { ExistingCredentialsSecretArn: bad }), bad).toThrow(/does not match/);
+      }
     });
 
     it('creates the example secret, with a placeholder value, only when CreateExampleSecret is true', () => {
@@ -672,6 +859,20 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         RotationRules: { ScheduleExpression: 'rate(30 days)', Duration: '2h' },
         RotateImmediatelyOnUpdate: false,
       });
+    });
+
+    it('accepts a rotation window of 1h to 24h, the range Secrets Manager allows', () => {
+      const accepts = (value: string) => {
+        try {
+          new Evaluation(template, { ExampleRotationWindow: value });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+
+      expect(['1h', '2h', '9h', '10h', '19h', '24h'].filter(accepts)).toEqual(['1h', '2h', '9h', '10h', '19h', '24h']);
+      expect(['0h', '25h', '30h', '99h', '01h', '2', '2d', ''].filter(accepts)).toEqual([]);
     });
   });
 
@@ -976,7 +1177,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
     });
   });
 
-  it('passes cfn-lint without errors or warnings', async (ctx) => {
+  it('passes cfn-lint without errors or warnings, with every option on, off, and each alone', async (ctx) => {
     // Prepare
     const cfnLint = await findCfnLint();
     if (!cfnLint) {
@@ -984,16 +1185,41 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       console.warn('SKIPPED cfn-lint check: cfn-lint not found on PATH or in pyenv shims (pip install cfn-lint)');
       return ctx.skip('cfn-lint not installed (pip install cfn-lint); required when CI is set');
     }
+    // The packaged templates, and variants of the first with other parameter defaults:
+    // cfn-lint reads the defaults when it checks values and conditions.
+    const off = Object.fromEntries(Object.entries(defaults.Parameters).map(([name, spec]) => [name, spec.Default ?? '']));
+    const variants: Record<string, Record<string, string | number>> = {
+      'existing-credentials-explicit-list': { ...off, ExistingCredentialsSecretArn: RETAINED_CREDENTIALS, RotatedSecretArns: ROTATED_1 },
+      'extra-kms-keys-only': { ...off, ExtraKmsKeyArns: `${KMS_KEY},${EXTRA_KMS_KEY}` },
+      'vpc-only': { ...off, SubnetIds: SUBNETS, SecurityGroupIds: SECURITY_GROUP },
+      'tag-and-example': { ...off, RotatedSecretTagValue: 'stytch-prod', CreateExampleSecret: 'true' },
+      'reserved-and-boundary': { ...off, ReservedConcurrency: '10', PermissionsBoundaryArn: BOUNDARY },
+    };
+    const files = [
+      join(packageDir, 'cloudformation-template-update-stack.json'),
+      join(defaultsDir, 'cloudformation-template-update-stack.json'),
+    ];
+    for (const [name, values] of Object.entries(variants)) {
+      const variant = structuredClone(template);
+      for (const [parameter, value] of Object.entries(values)) {
+        const spec = variant.Parameters[parameter];
+        if (!spec) throw new Error(`no parameter ${parameter}`);
+        spec.Default = value;
+      }
+      new Evaluation(variant); // the values are valid for the parameters (throws if not)
+      const file = join(packageDir, `variant-${name}.json`);
+      writeFileSync(file, JSON.stringify(variant));
+      files.push(file);
+    }
 
     // Act: exit status 0 = clean; JSON output names any finding. Warnings we accept
     // are ignored in the template itself, with the reason (infra/function.yml).
-    const templatePath = join(packageDir, 'cloudformation-template-update-stack.json');
-    const result = await run(cfnLint, ['--format', 'json', '--', templatePath]).catch(
-      (error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }),
-    );
+    const result = await run(cfnLint, ['--format', 'json', '--', ...files]).catch((error: { stdout?: string }) => ({
+      stdout: error.stdout ?? '',
+    }));
 
     // Assess
-    const findings = JSON.parse(result.stdout || '[]') as { Rule: { Id: string }; Message: string }[];
-    expect(findings.map((finding) => `${finding.Rule.Id} ${finding.Message}`)).toEqual([]);
-  }, 60_000);
+    const findings = JSON.parse(result.stdout || '[]') as { Rule: { Id: string }; Message: string; Filename: string }[];
+    expect(findings.map((finding) => `${finding.Filename}: ${finding.Rule.Id} ${finding.Message}`)).toEqual([]);
+  }, 120_000);
 });
