@@ -78,10 +78,7 @@ const run = (command, commandArgs) => {
   return result.status ?? 1;
 };
 
-// 1. Build, always: the zip osls makes is whatever dist/ holds.
-if (run(process.execPath, [join(ROOT, 'scripts/build.mjs')]) !== 0) fail('the build failed; nothing was deployed.');
-
-// 2. A credentials secret left behind by a removed stack.
+// 1. A credentials secret left behind by a removed stack.
 const extra = [];
 if (given.existingCredentialsSecretArn === undefined) {
   const existing = await retainedCredentialsSecret({ service, stage, region });
@@ -90,6 +87,9 @@ if (given.existingCredentialsSecretArn === undefined) {
     extra.push(`--param=existingCredentialsSecretArn=${existing}`);
   }
 }
+
+// 2. Build, always: the zip osls makes is whatever dist/ holds.
+if (run(process.execPath, [join(ROOT, 'scripts/build.mjs')]) !== 0) fail('the build failed; nothing was deployed.');
 
 // 3. Deploy. The region is passed even when it came from the environment, so osls
 // and this script agree on it.
