@@ -305,25 +305,92 @@ function zipEntries(path: string): string[] {
   return names;
 }
 
+// IAM prefixes of the AWS SDK clients the code uses.
+const IAM_PREFIX: Record<string, string> = {
+  '@aws-sdk/client-secrets-manager': 'secretsmanager',
+  '@aws-sdk/client-dynamodb': 'dynamodb',
+  '@aws-sdk/client-lambda': 'lambda',
+  '@aws-sdk/client-cloudformation': 'cloudformation',
+  '@aws-sdk/client-iam': 'iam',
+  '@aws-sdk/client-eventbridge': 'events',
+  '@aws-sdk/client-sts': 'sts',
+};
+
 /**
- * The DynamoDB actions the function's code can make: every `...Command` it imports
- * from the DynamoDB client, anywhere under functions/ (tests excluded), as IAM actions.
+ * The AWS calls an entry point's code can make, as IAM actions: every `XCommand` or
+ * `paginateX` the project's own source files reachable from the entry (esbuild's
+ * view of the bundle) import from an AWS SDK client. A call added anywhere in that
+ * code shows here.
  */
-function dynamoDBActionsInCode(): string[] {
-  const sources = (readdirSync(join(ROOT, 'functions'), { recursive: true }) as string[])
-    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
-    .map((file) => readFileSync(join(ROOT, 'functions', file), 'utf8'));
+async function awsActionsOf(entry: string): Promise<string[]> {
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [join(ROOT, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    mainFields: ['module', 'main'],
+  });
   const actions = new Set<string>();
-  for (const source of sources) {
-    for (const [, names = ''] of source.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'@aws-sdk\/client-dynamodb'/g)) {
-      for (const name of names.split(',').map((part) => part.trim().replace(/^type\s+/, ''))) {
-        const command = /^(\w+)Command$/.exec(name);
-        if (command) actions.add(`dynamodb:${command[1]}`);
+  for (const input of Object.keys(result.metafile.inputs)) {
+    if (input.includes('node_modules')) continue;
+    const source = readFileSync(join(ROOT, input), 'utf8');
+    for (const [, names = '', client = ''] of source.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'(@aws-sdk\/client-[a-z0-9-]+)'/g)) {
+      const prefix = IAM_PREFIX[client];
+      if (!prefix) throw new Error(`${input} uses ${client}: add its IAM prefix to IAM_PREFIX`);
+      for (const name of names.split(',').map((part) => part.trim())) {
+        if (name.startsWith('type ')) continue;
+        const command = /^(\w+)Command$/.exec(name) ?? /^paginate(\w+)$/.exec(name);
+        if (command && new RegExp(`\\b${name}\\b\\s*\\(`).test(source)) actions.add(`${prefix}:${command[1]}`);
       }
     }
   }
   return [...actions].sort();
 }
+
+/** The actions a policy document's Allow statements grant (no wildcards expected). */
+function grantedActions(document: { Statement: Statement[] }): Set<string> {
+  return new Set(document.Statement.filter((statement) => statement.Effect === 'Allow').flatMap((statement) => asList(statement.Action)));
+}
+
+const readPolicy = (name: string) => JSON.parse(readFileSync(join(ROOT, 'docs/iam', name), 'utf8')) as { Version: string; Statement: Statement[] };
+
+// What deploying, updating and removing each resource type of the template needs
+// beyond CloudFormation itself (docs/iam/deployer-policy.json). A type missing here
+// fails the test: add the actions to the policy and to this table.
+const DEPLOYER_ACTIONS_BY_TYPE: Record<string, string[]> = {
+  'AWS::S3::Bucket': ['s3:CreateBucket', 's3:DeleteBucket', 's3:PutBucketPolicy', 's3:PutEncryptionConfiguration', 's3:PutObject', 's3:GetObject', 's3:ListBucket', 's3:DeleteObject'],
+  'AWS::S3::BucketPolicy': ['s3:PutBucketPolicy', 's3:GetBucketPolicy', 's3:DeleteBucketPolicy'],
+  'AWS::Logs::LogGroup': ['logs:CreateLogGroup', 'logs:DeleteLogGroup', 'logs:PutRetentionPolicy', 'logs:DescribeLogGroups'],
+  'AWS::Lambda::Function': [
+    'lambda:CreateFunction', 'lambda:DeleteFunction', 'lambda:GetFunction', 'lambda:UpdateFunctionCode',
+    'lambda:UpdateFunctionConfiguration', 'lambda:PutFunctionConcurrency', 'lambda:DeleteFunctionConcurrency', 'lambda:TagResource',
+    'iam:PassRole', 'ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs',
+  ],
+  'AWS::Lambda::Permission': ['lambda:AddPermission', 'lambda:RemovePermission'],
+  'AWS::IAM::Role': [
+    'iam:CreateRole', 'iam:DeleteRole', 'iam:GetRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRolePolicy',
+    'iam:PutRolePermissionsBoundary', 'iam:DeleteRolePermissionsBoundary', 'iam:UpdateAssumeRolePolicy', 'iam:TagRole',
+  ],
+  'AWS::SecretsManager::Secret': ['secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetRandomPassword', 'secretsmanager:UpdateSecret', 'secretsmanager:TagResource'],
+  'AWS::SecretsManager::RotationSchedule': ['secretsmanager:RotateSecret', 'lambda:InvokeFunction'],
+  'AWS::DynamoDB::Table': ['dynamodb:CreateTable', 'dynamodb:DescribeTable', 'dynamodb:UpdateTable', 'dynamodb:UpdateTimeToLive', 'dynamodb:DescribeTimeToLive', 'dynamodb:UpdateContinuousBackups', 'dynamodb:DescribeContinuousBackups', 'dynamodb:TagResource'],
+  'AWS::Events::Rule': ['events:PutRule', 'events:DeleteRule', 'events:DescribeRule', 'events:PutTargets', 'events:RemoveTargets'],
+  'AWS::SNS::Topic': ['sns:CreateTopic', 'sns:DeleteTopic', 'sns:GetTopicAttributes', 'sns:SetTopicAttributes', 'sns:TagResource'],
+  'AWS::SNS::TopicPolicy': ['sns:SetTopicAttributes', 'sns:GetTopicAttributes'],
+  'AWS::SNS::Subscription': ['sns:Subscribe', 'sns:Unsubscribe', 'sns:GetSubscriptionAttributes'],
+  'AWS::KMS::Key': ['kms:CreateKey', 'kms:DescribeKey', 'kms:EnableKeyRotation', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:TagResource'],
+  'AWS::CloudWatch::Alarm': ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms', 'cloudwatch:DescribeAlarms'],
+};
+// What osls itself calls around the stack (create, change sets, events, outputs, removal).
+const DEPLOYER_CLOUDFORMATION = [
+  'cloudformation:CreateChangeSet', 'cloudformation:DescribeChangeSet', 'cloudformation:ExecuteChangeSet', 'cloudformation:DeleteChangeSet',
+  'cloudformation:DescribeStacks', 'cloudformation:DescribeStackEvents', 'cloudformation:DescribeStackResource',
+  'cloudformation:ListStackResources', 'cloudformation:ValidateTemplate', 'cloudformation:DeleteStack', 'cloudformation:GetTemplate',
+];
 
 /** cfn-lint from PATH or pyenv's shims; undefined when it is not installed. */
 async function findCfnLint(): Promise<string | undefined> {
@@ -599,7 +666,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       );
     });
 
-    it('allows on the state table exactly the DynamoDB calls the code makes, on that table only', () => {
+    it('allows on the state table exactly the DynamoDB calls the code makes, on that table only', async () => {
       const table = rolePolicy(new Evaluation(template)).filter((statement) =>
         asList(statement.Action).some((action) => action.startsWith('dynamodb:')),
       );
@@ -607,9 +674,10 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       expect(table).toEqual([USE_OWN_STATE_TABLE]);
       // No index ARN (`table/NAME/index/...`), no other table, no wildcard.
       expect(table[0]?.Resource).toBe(TABLE_ARN);
-      // The code imports GetItem, PutItem, UpdateItem, DeleteItem and Scan commands: a new
-      // call in the code fails here until the role allows it, and an unused grant too.
-      expect(dynamoDBActionsInCode()).toEqual([...asList(USE_OWN_STATE_TABLE.Action)].sort());
+      // The code calls GetItem, PutItem, UpdateItem, DeleteItem and Scan: a new call in
+      // the code fails here until the role allows it, and an unused grant too.
+      const calls = await awsActionsOf('functions/rotate-stytch-secret/index.ts');
+      expect(calls.filter((action) => action.startsWith('dynamodb:'))).toEqual([...asList(USE_OWN_STATE_TABLE.Action)].sort());
       expect(resource('RotateStytchSecretRole').Properties.Policies).toMatchObject([
         { PolicyDocument: { Statement: expect.arrayContaining([{ ...USE_OWN_STATE_TABLE, Resource: { 'Fn::GetAtt': ['RotationStateTable', 'Arn'] } }]) } },
       ]);
@@ -1174,6 +1242,62 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       RotationAlertsKeyArn: STACK_ALERTS_KEY,
       RotationStateTableName: TABLE_NAME,
       RotationStateTableArn: TABLE_ARN,
+    });
+  });
+
+  describe('IAM policy documents (docs/iam)', () => {
+    it('grants the function exactly the AWS calls its code makes (besides the platform\'s logs, KMS and VPC calls)', async () => {
+      // Prepare
+      const calls = await awsActionsOf('functions/rotate-stytch-secret/index.ts');
+
+      // Act: the role with every option on, less what Lambda and Secrets Manager use
+      // on the function's behalf (logs, network interfaces, KMS via Secrets Manager).
+      const granted = [...grantedActions({ Statement: rolePolicy(new Evaluation(template)) })].filter(
+        (action) => !/^(logs|ec2|kms):/.test(action),
+      );
+
+      // Assess
+      expect(calls.length).toBeGreaterThan(0);
+      expect(granted.sort()).toEqual(calls);
+    });
+
+    it('lets an operator make every call the CLI can make, and start a rotation with this function', async () => {
+      // Prepare
+      const policy = readPolicy('operator-policy.json');
+      const calls = await awsActionsOf('cli/main.ts');
+
+      // Act
+      const granted = grantedActions(policy);
+
+      // Assess: rotate-secret also needs lambda:InvokeFunction on the rotation function.
+      expect(policy.Version).toBe('2012-10-17');
+      expect(calls).toContain('secretsmanager:RotateSecret');
+      expect(calls.filter((action) => !granted.has(action))).toEqual([]);
+      expect(granted.has('lambda:InvokeFunction')).toBe(true);
+      for (const statement of policy.Statement) {
+        for (const action of asList(statement.Action)) expect(action).not.toContain('*');
+      }
+    });
+
+    it('lets a deployer create, update and remove every resource type of the stack', () => {
+      // Prepare: the resource types of the stack with every option on.
+      const policy = readPolicy('deployer-policy.json');
+      const types = [...new Set(Object.values(template.Resources).map((resource) => resource.Type))].sort();
+
+      // Act
+      const granted = grantedActions(policy);
+      const unknown = types.filter((type) => !DEPLOYER_ACTIONS_BY_TYPE[type]);
+      const missing = [...types.flatMap((type) => DEPLOYER_ACTIONS_BY_TYPE[type] ?? []), ...DEPLOYER_CLOUDFORMATION].filter(
+        (action) => !granted.has(action),
+      );
+
+      // Assess
+      expect(policy.Version).toBe('2012-10-17');
+      expect(unknown, 'resource types with no deployer actions listed').toEqual([]);
+      expect([...new Set(missing)], 'actions the deployer policy lacks').toEqual([]);
+      for (const statement of policy.Statement) {
+        for (const action of asList(statement.Action)) expect(action, statement.Sid).not.toContain('*');
+      }
     });
   });
 
