@@ -830,11 +830,19 @@ describe.skipIf(gate.skip)(gate.title('Fidelity: state table on dynalite vs moto
     expect(traces.dynalite.steps).toEqual(traces.moto.steps);
   });
 
+  // moto_server does not make a conditional write atomic with respect to another one on
+  // the same item: with three concurrent `attribute_not_exists` updates of one key,
+  // more than one succeeded in about 2% of rounds (5 of 300 here; dynalite 0 of 300,
+  // and DynamoDB documents conditional writes as atomic). So the race itself runs on
+  // dynalite, and moto gets the same two acquires one after the other.
   it('lets exactly one of two concurrent first acquires bind and take the lease', async () => {
     const a = binding('a', 'client-x');
     const outcomes = {} as Record<BackendName, { kinds: string[]; winner: string; heldBy: string; items: Record<string, Item> }>;
     await both(async (t) => {
-      const [r1, r2] = await Promise.all([t.table.acquire(request(a, 'twin-1', T0)), t.table.acquire(request(a, 'twin-2', T0))]);
+      const [r1, r2] =
+        t.backend === 'moto'
+          ? [await t.table.acquire(request(a, 'twin-1', T0)), await t.table.acquire(request(a, 'twin-2', T0))]
+          : await Promise.all([t.table.acquire(request(a, 'twin-1', T0)), t.table.acquire(request(a, 'twin-2', T0))]);
       const winner = r1.kind === 'acquired' ? 'twin-1' : 'twin-2';
       const held = [r1, r2].find((r) => r.kind === 'held');
       outcomes[t.backend] = {
