@@ -3,9 +3,12 @@ import { Connection } from '../context.js';
 import { diagnose, diagnoseSurvey, exitCodeOf, type CommandStyle, type ExitCode, type Verdict } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { renderStatus, statusJson } from '../render.js';
+import { statusAllCommand } from './fleet.js';
 import type { Snapshot, Survey } from '../snapshot.js';
 
 export const STATUS_HELP = (cli: string) => `Usage: ${cli} status --secret-id ID [--json] [options]
+       ${cli} status --all --function-name NAME [--json]   every secret of that function, one line each
+                                                       (${cli} status --all --help)
 
 Shows a rotated secret's versions (AWSCURRENT, AWSPENDING, AWSPREVIOUS, by last
 four), Stytch's current and next secret (last four), the rotation configuration,
@@ -69,6 +72,7 @@ export async function surveyStatus(connection: Connection, secretId: string, sty
 }
 
 export async function statusCommand(argv: string[], ctx: CommandContext): Promise<ExitCode> {
+  if (argv.includes('--all')) return await statusAllCommand(argv, ctx);
   const parsed = parseCommand('status', argv, {}, ctx.cli);
   if (!parsed) {
     ctx.io.out(STATUS_HELP(ctx.cli));

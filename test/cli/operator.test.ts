@@ -307,6 +307,43 @@ describe('CLI: wording and --json', () => {
   });
 });
 
+describe('CLI: status --all', () => {
+  it('lists every secret of the function across ListSecrets pages, one line each, with a summary and the worst exit code', async () => {
+    // Prepare: more than a page (100) of the function's secrets, one of them broken, and one secret of no function.
+    const fleet: SeededSecret[] = [];
+    for (let i = 0; i < 110; i++) fleet.push(await seed());
+    await Promise.all(fleet.map((s) => stack.rotate(s.name, { rotateImmediately: false })));
+    const broken = fleet[7]!;
+    await putValue(broken.name, 'not json');
+    const loose = await seed();
+    // Act
+    const text = await cli('status', '--all', '--function-name', LOCAL_FUNCTION_NAME, '--concurrency', '8');
+    const json = JSON.parse((await cli('status', '--all', '--function-name', LOCAL_LAMBDA_ARN, '--json')).out) as {
+      secrets: Array<{ name: string; clientKind: string; verdict: string; exitCode: number; lastRotated: string | null; nextRotation: string | null }>;
+      summary: { total: number; byVerdict: Record<string, number> };
+      exitCode: number;
+    };
+    // Assess
+    const names = json.secrets.map((s) => s.name);
+    for (const s of fleet) expect(names).toContain(s.name);
+    expect(names).not.toContain(loose.name);
+    expect(names).not.toContain(CREDENTIALS_SECRET_NAME);
+    expect(json.summary.total).toBe(json.secrets.length);
+    expect(json.secrets.find((s) => s.name === broken.name)).toMatchObject({ verdict: 'current-unusable', exitCode: 2, clientKind: 'connected_app' });
+    expect(json.secrets.find((s) => s.name === fleet[0]!.name)).toMatchObject({ verdict: 'consistent', exitCode: 0, clientKind: 'connected_app', nextRotation: expect.any(String) });
+    expect(json.exitCode).toBe(2);
+    expect(text.code).toBe(2);
+    expect(text.out).toMatch(new RegExp(`^${fleet[0]!.name} +connected_app +- +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\dZ +consistent$`, 'm'));
+    expect(text.out).toMatch(new RegExp(`^${json.summary.total} secrets rotated by ${LOCAL_FUNCTION_NAME}: .*1 current-unusable.*\\. Worst exit code 2\\.$`, 'm'));
+  }, 60_000);
+
+  it('needs --function-name (exit 3, usage)', async () => {
+    const run = await cli('status', '--all');
+    expect(run.code).toBe(3);
+    expect(run.err).toContain('status --all needs --function-name NAME');
+  });
+});
+
 describe('npm run serve prints what a new user pastes', () => {
   let serve: Child | undefined;
   afterAll(() => stopChild(serve));
