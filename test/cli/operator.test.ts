@@ -334,7 +334,8 @@ describe('CLI: status --all', () => {
     expect(json.exitCode).toBe(2);
     expect(text.code).toBe(2);
     expect(text.out).toMatch(new RegExp(`^${fleet[0]!.name} +connected_app +- +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\dZ +consistent$`, 'm'));
-    expect(text.out).toMatch(new RegExp(`^${json.summary.total} secrets rotated by ${LOCAL_FUNCTION_NAME}: .*1 current-unusable.*\\. Worst exit code 2\\.$`, 'm'));
+    expect(text.out).toMatch(new RegExp(`^${json.summary.total} secrets rotated by ${LOCAL_FUNCTION_NAME}: .*\\d+ current-unusable.*\\. Worst exit code 2\\.$`, 'm'));
+    expect(text.out).toMatch(new RegExp(`^${broken.name} +connected_app +.* current-unusable$`, 'm'));
   }, 60_000);
 
   it('needs --function-name (exit 3, usage)', async () => {
