@@ -12,20 +12,30 @@ const COMMON_OPTIONS = {
   'endpoint-url': { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
+  'function-name': { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const COMMON_HELP = `Options for every command:
   --secret-id ID                 the rotated secret (name or ARN)
-  --credentials-secret-id ID     the Stytch credentials secret; default: the secret's
-                                 stytch_credentials_secret_id, else STYTCH_CREDENTIALS_SECRET_ID
-  --state-table NAME             the function's DynamoDB state table (bindings, leases,
-                                 overlap windows); default: ROTATION_STATE_TABLE
-  --endpoint-url URL             endpoint for both Secrets Manager and DynamoDB, as the local
-                                 stack serves them on one port (default: AWS_ENDPOINT_URL_SECRETS_MANAGER
-                                 and AWS_ENDPOINT_URL_DYNAMODB, else AWS_ENDPOINT_URL, else AWS's)
-  --region REGION                default: AWS_REGION or the profile's region
+  --function-name NAME           the rotation function (name or ARN); default: the secret's own
+                                 rotation function. Its settings name the credentials secret and
+                                 the state table when nothing else does.
+  --credentials-secret-id ID     the Stytch credentials secret. Default, in order: the value's
+                                 stytch_credentials_secret_id; the secret's binding in the state
+                                 table; STYTCH_CREDENTIALS_SECRET_ID; the rotation function's setting.
+  --state-table NAME             the function's DynamoDB state table (bindings, leases, overlap
+                                 windows). Default: ROTATION_STATE_TABLE, else the rotation
+                                 function's setting.
+  --endpoint-url URL             one endpoint for Secrets Manager, DynamoDB and Lambda, as the local
+                                 stack serves them on one port. Default: AWS_ENDPOINT_URL_SECRETS_MANAGER,
+                                 AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_LAMBDA, else
+                                 AWS_ENDPOINT_URL, else AWS's.
+  --region REGION                default: AWS_REGION, else AWS_DEFAULT_REGION, else the profile's region
   --profile NAME                 default: AWS_PROFILE
+  --json                         print one JSON object instead of text (npm run -s, or the bin,
+                                 keeps npm's banner out)
   -h, --help                     this help
 
 AWS credentials come from the standard chain (environment, profile, SSO, instance role).
@@ -36,6 +46,8 @@ export interface CommonArgs {
   credentialsSecretId: string | undefined;
   /** --state-table; undefined: ROTATION_STATE_TABLE, if set. */
   stateTable: string | undefined;
+  /** --function-name */
+  functionName: string | undefined;
   aws: AwsOptions;
   style: CommandStyle;
 }
@@ -70,6 +82,7 @@ export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
   const aws: AwsOptions = { endpointUrl: str('endpoint-url'), region: str('region'), profile: str('profile') };
   const credentialsSecretId = str('credentials-secret-id');
   const stateTable = str('state-table');
+  const functionName = str('function-name');
   const awsFlags: string[] = [];
   if (aws.endpointUrl) awsFlags.push('--endpoint-url', shellQuote(aws.endpointUrl));
   if (aws.region) awsFlags.push('--region', shellQuote(aws.region));
@@ -77,7 +90,8 @@ export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
   const cliFlags: string[] = [];
   if (credentialsSecretId) cliFlags.push('--credentials-secret-id', shellQuote(credentialsSecretId));
   if (stateTable) cliFlags.push('--state-table', shellQuote(stateTable));
-  return { common: { secretId, credentialsSecretId, stateTable, aws, style: { cli, awsFlags, cliFlags } }, values };
+  if (functionName) cliFlags.push('--function-name', shellQuote(functionName));
+  return { common: { secretId, credentialsSecretId, stateTable, functionName, aws, style: { cli, awsFlags, cliFlags } }, values };
 }
 
 /** `--timeout S`: seconds, a positive number. */

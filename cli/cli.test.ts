@@ -93,14 +93,27 @@ describe('Function: runCli', () => {
   });
 
   describe('without a state table (exit 3 for the commands that change a client)', () => {
-    const noTable: RunOptions['runtime'] = { env: {} };
+    // The secret has no rotation function whose settings could name a table: only DescribeSecret is answered.
+    const calls: string[] = [];
+    const noTable: RunOptions['runtime'] = {
+      env: {},
+      secretsManager: (): SecretsManagerSend => ({
+        send: (async (command: { constructor: { name: string } }) => {
+          calls.push(command.constructor.name);
+          if (command.constructor.name === 'DescribeSecretCommand') return { ARN: 'arn:x', Name: 'x', VersionIdsToStages: {} };
+          throw Object.assign(new Error('no call expected'), { name: 'ShouldNotBeCalled' });
+        }) as unknown as SecretsManagerSend['send'],
+      }),
+    };
     it.each([
       [['recover', '--secret-id', 'x', '--yes'], "recover --yes needs the function's state table, and none is named"],
       [['retire', '--secret-id', 'x'], "retire needs the function's state table, and none is named"],
       [['bind', '--secret-id', 'x', '--yes'], "bind needs the function's state table, and none is named"],
-    ])('%j refuses before reading anything, naming --state-table and ROTATION_STATE_TABLE', async (argv, message) => {
-      const result = await run(argv, { ...noTable, ...refusing('ShouldNotBeCalled', 'no call expected') });
+    ])('%j refuses after DescribeSecret alone, naming --state-table and ROTATION_STATE_TABLE', async (argv, message) => {
+      calls.length = 0;
+      const result = await run(argv, noTable);
       expect(result.code).toBe(3);
+      expect(calls).toEqual(['DescribeSecretCommand']);
       expect(result.err).toContain(message);
       expect(result.err).toContain('--state-table NAME or ROTATION_STATE_TABLE');
       expect(result.err).not.toContain('ShouldNotBeCalled');
@@ -113,7 +126,7 @@ describe('Function: runCli', () => {
       expect(result.code).toBe(3);
       expect(result.err).toContain('AWS refused the request (AccessDeniedException: User is not authorized)');
       expect(result.err).toContain('secret prod/stytch');
-      expect(JSON.parse(result.out)).toEqual({ error: expect.stringContaining('AccessDeniedException'), exitCode: 3 });
+      expect(JSON.parse(result.out)).toMatchObject({ command: 'status', error: expect.stringContaining('AccessDeniedException'), exitCode: 3 });
     });
 
     it('explains missing AWS credentials', async () => {

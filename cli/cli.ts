@@ -66,14 +66,34 @@ export async function runCli(argv: string[], options: RunOptions): Promise<ExitC
     io.err(`Unknown command ${JSON.stringify(command)}: use status, rotate, recover, retire or bind (${cli} --help).`);
     return 3;
   }
-  const ctx: CommandContext = { io, runtime: { ...defaultRuntime(), ...options.runtime }, cli, errorContext: {} };
+  // --json: the lines a command writes are collected into one JSON object, printed at the end (help stays text).
+  const json = rest.includes('--json') && !rest.includes('--help') && !rest.includes('-h');
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  let result: Record<string, unknown> = {};
+  const ctx: CommandContext = {
+    io: json ? { out: (line) => lines.push(line), err: (line) => warnings.push(line) } : io,
+    runtime: { ...defaultRuntime(), ...options.runtime },
+    cli,
+    errorContext: {},
+    record: (fields) => {
+      result = { ...result, ...fields };
+    },
+  };
+  let exitCode: ExitCode;
+  let error: string | undefined;
   try {
-    return await run(rest, ctx);
-  } catch (error) {
-    const message = explainError(error, ctx.errorContext);
-    io.err(`Error: ${message}`);
-    if (error instanceof CliError && error.usage) io.err(`See ${cli} ${command} --help.`);
-    if (rest.includes('--json')) io.out(JSON.stringify({ error: message, exitCode: 3 }));
-    return 3;
+    exitCode = await run(rest, ctx);
+  } catch (thrown) {
+    error = explainError(thrown, ctx.errorContext);
+    exitCode = 3;
+    io.err(`Error: ${error}`);
+    if (thrown instanceof CliError && thrown.usage) io.err(`See ${cli} ${command} --help.`);
   }
+  if (json) {
+    // status prints its own object (StatusJson); the other commands theirs, with the lines they wrote.
+    const body = command === 'status' && error === undefined ? { ...result, exitCode } : { command, ...result, output: lines, warnings, ...(error === undefined ? {} : { error }), exitCode };
+    io.out(JSON.stringify(body, null, 2));
+  }
+  return exitCode;
 }

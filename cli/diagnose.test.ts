@@ -39,7 +39,9 @@ describe('Function: diagnose', () => {
       expect(codes({ cur: 'aaaa', S4: 'aaaa', N4: 'bbbb', pending: 'bbbb' })).toEqual(['rotation-in-progress']);
       expect(v.exitCode).toBe(1);
       expect(v.fix).toMatchObject({ command: undefined, byRecover: false });
-      expect(v.fix.explanation).toContain('reattempts it with the same token');
+      expect(v.fix.explanation).toContain("Secrets Manager tries it again only inside the secret's rotation windows");
+      // It promises no reattempt sooner than Secrets Manager makes one.
+      expect(v.fix.explanation).not.toMatch(/next rotation window|reattempts it/);
       expect(v.fix.explanation).toContain(cmd.cancelRotation);
     });
 
@@ -93,7 +95,9 @@ describe('Function: diagnose', () => {
       expect(fix).toMatchObject({ command: cmd.rotateSecret, byRecover: false });
       expect(fix.explanation).toContain('recover cannot repair this');
       expect(fix.explanation).toContain('put-secret-value');
-      expect(fix.explanation).toContain("retires Stytch's current secret …xxxx");
+      expect(fix.explanation).toContain('It retires …xxxx');
+      expect(fix.explanation).toContain(cmd.rotateSecret);
+      expect(fix.explanation).not.toContain('command above');
     });
   });
 
@@ -213,7 +217,7 @@ describe('Function: diagnose', () => {
     });
 
     it('tells a drifting secret with AWSPENDING to clear it before rotate-secret', () => {
-      expect(verdict({ cur: 'aaaa', S4: 'xxxx', N4: null, pending: 'dddd' }, 'drift').fix.explanation).toContain('clear it first');
+      expect(verdict({ cur: 'aaaa', S4: 'xxxx', N4: null, pending: 'dddd' }, 'drift').fix.explanation).toContain('Remove it first: aws secretsmanager update-secret-version-stage');
     });
   });
 

@@ -1,4 +1,4 @@
-import type { Snapshot, VersionView } from './snapshot.js';
+import { isComplete, type Snapshot, type Survey, type SurveyProblem, type VersionView } from './snapshot.js';
 
 /**
  * The verdicts of `status`: which state a secret, its Stytch client and the
@@ -9,26 +9,44 @@ import type { Snapshot, VersionView } from './snapshot.js';
  */
 
 export type VerdictCode =
+  | 'current-unusable'
   | 'drift'
+  | 'credentials-broken'
+  | 'client-not-found'
+  | 'public-client'
+  | 'client-kind-unknown'
+  | 'stytch-unreachable'
+  | 'credentials-unknown'
+  | 'stytch-error'
   | 'binding-mismatch'
   | 'half-done'
   | 'retirement-overdue'
   | 'orphan-next-secret'
   | 'dead-pending'
   | 'pending-without-value'
+  | 'pending-unverified'
   | 'rotation-in-progress'
   | 'overlap-window'
   | 'consistent';
 
 /** Worst first: the order verdicts are reported in. */
 export const VERDICT_ORDER: readonly VerdictCode[] = [
+  'current-unusable',
   'drift',
+  'credentials-broken',
+  'client-not-found',
+  'public-client',
+  'client-kind-unknown',
+  'stytch-unreachable',
+  'credentials-unknown',
+  'stytch-error',
   'binding-mismatch',
   'half-done',
   'retirement-overdue',
   'orphan-next-secret',
   'dead-pending',
   'pending-without-value',
+  'pending-unverified',
   'rotation-in-progress',
   'overlap-window',
   'consistent',
@@ -41,7 +59,11 @@ export const VERDICT_ORDER: readonly VerdictCode[] = [
  */
 export const SWEEP_LATE_MS = 15 * 60_000;
 
-/** 0 consistent, 1 needs attention, 2 drift (consumers are failing). 3 (usage or access error) never comes from a verdict. */
+/**
+ * 0 consistent, 1 needs attention, 2 consumers are failing now (drift, an
+ * unusable AWSCURRENT), 3 the CLI itself could not read a part (Stytch
+ * unreachable, no credentials secret known) or a usage error.
+ */
 export type ExitCode = 0 | 1 | 2 | 3;
 
 export interface Fix {
@@ -96,6 +118,21 @@ export function commands(secretId: string, style: CommandStyle = DEFAULT_STYLE) 
     removePending: (versionId: string) =>
       aws('update-secret-version-stage', '--secret-id', id, '--version-stage', 'AWSPENDING', '--remove-from-version-id', shellQuote(versionId)),
     putValue: aws('put-secret-value', '--secret-id', id, '--secret-string', 'file://secret.json'),
+    /** Moves AWSCURRENT back to `versionId` (AWSPREVIOUS follows the version it leaves). */
+    restoreCurrent: (versionId: string, fromVersionId: string | undefined) =>
+      aws(
+        'update-secret-version-stage',
+        '--secret-id',
+        id,
+        '--version-stage',
+        'AWSCURRENT',
+        '--move-to-version-id',
+        shellQuote(versionId),
+        ...(fromVersionId ? ['--remove-from-version-id', shellQuote(fromVersionId)] : []),
+      ),
+    putCredentials: (credentialsSecretId: string) =>
+      ['aws secretsmanager put-secret-value --secret-id', shellQuote(credentialsSecretId), '--secret-string file://credentials.json', ...style.awsFlags].join(' '),
+    statusWith: (...words: string[]) => cli('status', ...words),
   };
 }
 
@@ -117,9 +154,10 @@ export const credentialsLabel = (id: string | undefined) => (id === undefined ? 
  * undefined when the value names what the secret is bound to (or nothing is
  * bound yet). The same comparisons the state table makes before any lease.
  */
-export function bindingMismatch(s: Snapshot): string | undefined {
+export function bindingMismatch(s: Pick<Survey, 'state' | 'name' | 'arn'>): string | undefined {
   if (s.state.kind !== 'read') return undefined;
   const { valueNames: want, binding, clientBinding } = s.state;
+  if (!want) return undefined;
   const names = `client ${want.clientId} of project ${want.projectId}`;
   if (binding && (binding.clientId !== want.clientId || binding.projectId !== want.projectId)) {
     return `Secret ${s.name} is bound to client ${binding.clientId} of project ${binding.projectId}, but its AWSCURRENT value names ${names}`;
@@ -193,14 +231,14 @@ export function diagnose(s: Snapshot, style: CommandStyle = DEFAULT_STYLE): Verd
           command: cmd.recover,
           byRecover: true,
           explanation:
-            `AWSPENDING (version ${pendingVersion}, ${four(p4)}) holds Stytch's ${accepted} secret: recover moves AWSCURRENT to it` +
-            (accepted === 'next' ? ` and completes the rotation at Stytch (which retires ${four(S4)}, a secret Secrets Manager does not hold)` : '') +
-            ', which ends the outage without a new secret (Secrets Manager would do the same when it reattempts that rotation, but only in its next rotation window).',
+            `AWSPENDING (version ${pendingVersion}, ${four(p4)}) holds Stytch's ${accepted} secret. recover moves AWSCURRENT to it. ` +
+            (accepted === 'next' ? `It then completes the rotation at Stytch, which retires ${four(S4)} (Secrets Manager does not hold that secret). ` : '') +
+            'This ends the outage without a new secret.',
         },
       });
     } else {
       const clearFirst = s.pending
-        ? ` RotateSecret refuses to start while AWSPENDING sits on version ${pendingVersion}: clear it first (recover does, see below).`
+        ? ` RotateSecret refuses to start while AWSPENDING is on version ${pendingVersion}. Remove it first: ${cmd.removePending(pendingVersion)}`
         : '';
       verdicts.push({
         code: 'drift',
@@ -210,10 +248,11 @@ export function diagnose(s: Snapshot, style: CommandStyle = DEFAULT_STYLE): Verd
           command: cmd.rotateSecret,
           byRecover: false,
           explanation:
-            `recover cannot repair this: the secret Stytch accepts is not in Secrets Manager, and Stytch shows a secret only once. ` +
-            `Either put that secret (${four(S4)}) into the secret, if the system that changed it has it (${cmd.putValue}, with the same JSON fields), ` +
-            `or issue a new secret both agree on with the command above (or ${cmd.rotateAndWait}): Stytch's rotation endpoints take the project credentials, not the client's secret, so it works under drift; ` +
-            `but it retires Stytch's current secret ${four(S4)}, so anything still using that secret stops working.${clearFirst}`,
+            `recover cannot repair this. The secret Stytch accepts is not in Secrets Manager, and Stytch shows a secret only once. ` +
+            `Two ways out. If whoever changed it has that secret (${four(S4)}), put it into the secret with the same JSON fields: ${cmd.putValue}. ` +
+            `Otherwise issue a new secret: ${cmd.rotateSecret} (or ${cmd.rotateAndWait}). ` +
+            `That works under drift, because Stytch's rotation takes the project credentials. ` +
+            `It retires ${four(S4)}: anything still using that secret stops working.${clearFirst}`,
         },
       });
     }
@@ -233,8 +272,9 @@ export function diagnose(s: Snapshot, style: CommandStyle = DEFAULT_STYLE): Verd
         command: cmd.bind,
         byRecover: false,
         explanation:
-          `If the value was not meant to change (whoever can write it may be trying to move rotation onto another client), restore ${restore}: ${cmd.putValue}. ` +
-          `If the change is intended, an administrator rebinds the secret: the command above shows the old and the new binding and changes nothing; ${cmd.bindApply} applies it.`,
+          `If the value was not meant to change, restore ${restore}: ${cmd.putValue}. ` +
+          `(Whoever can write the value may be trying to move rotation onto another client.) ` +
+          `If the change is intended, an administrator rebinds the secret. ${cmd.bind} shows the old and the new binding and changes nothing. ${cmd.bindApply} applies it.`,
       },
     });
   }
@@ -264,8 +304,8 @@ export function diagnose(s: Snapshot, style: CommandStyle = DEFAULT_STYLE): Verd
           command: cmd.retire,
           byRecover: false,
           explanation:
-            `The command above retires it now (Stytch rotate): AWSCURRENT (${four(cur4)}) becomes Stytch's only secret. ` +
-            "Then find out why the sweep did not: the function's log (\"retirement sweep\", the RetirementFailed and SweepFailed metrics) and its EventBridge schedule.",
+            `${cmd.retire} retires it now (Stytch rotate). AWSCURRENT (${four(cur4)}) becomes Stytch's only secret. ` +
+            "Then find out why the sweep did not. Look at the function's log (\"retirement sweep\"), its RetirementFailed and SweepFailed metrics, and its EventBridge schedule.",
         },
       });
     } else {
@@ -353,16 +393,19 @@ export function diagnose(s: Snapshot, style: CommandStyle = DEFAULT_STYLE): Verd
               command: undefined,
               byRecover: false,
               explanation:
-                `Nothing to do: Secrets Manager finishes it, or reattempts it with the same token in the next rotation window; recover leaves it alone.` +
-                (cancellable ? ` To abandon it instead: ${cmd.cancelRotation}` : ''),
+                `Nothing to do while its steps run: Secrets Manager runs them one after the other. recover leaves it alone. ` +
+                `If it stays like this, a step failed. Secrets Manager tries it again only inside the secret's rotation windows` +
+                (s.rotation.nextRotationDate ? ` (the next one starts ${s.rotation.nextRotationDate})` : '') +
+                `. The function's log says why it failed.` +
+                (cancellable ? ` To abandon it now: ${cmd.cancelRotation}` : ''),
             }
           : {
               command: cancellable ? cmd.cancelRotation : undefined,
               byRecover: false,
               explanation:
-                `Rotation is disabled on this secret, so nothing will reattempt it. ` +
+                `Rotation is disabled on this secret, so nothing will try it again. ` +
                 (cancellable
-                  ? 'The command above abandons it: Stytch discards the pending secret (rotate/cancel) and AWSPENDING is removed; AWSCURRENT keeps working.'
+                  ? `${cmd.cancelRotation} abandons it. Stytch discards the pending secret (rotate/cancel) and AWSPENDING is removed. AWSCURRENT keeps working.`
                   : `Re-enable rotation (aws secretsmanager rotate-secret --secret-id ${shellQuote(s.secretId)} --rotation-lambda-arn <the function's ARN>) so it completes.`),
             },
     });
@@ -379,6 +422,180 @@ export function diagnose(s: Snapshot, style: CommandStyle = DEFAULT_STYLE): Verd
   return verdicts.sort((a, b) => VERDICT_ORDER.indexOf(a.code) - VERDICT_ORDER.indexOf(b.code));
 }
 
+/** The worst exit code, where an outage (2) outranks the CLI's own trouble reading a part (3): a script must see the outage. */
 export function exitCodeOf(verdicts: readonly Verdict[]): ExitCode {
+  if (verdicts.some((v) => v.exitCode === 2)) return 2;
   return verdicts.reduce<ExitCode>((worst, v) => (v.exitCode > worst ? v.exitCode : worst), 0);
+}
+
+const CREDENTIALS_JSON = 'credentials.json holds {"project_id": "project-…", "secret": "secret-…"}, with "base_url" for another API host.';
+
+/** The verdict for a part of the survey that could not be read, with its fix. */
+function problemVerdict(p: SurveyProblem, s: Survey, cmd: ReturnType<typeof commands>): Verdict {
+  switch (p.kind) {
+    case 'credentials-unknown':
+      return {
+        code: 'credentials-unknown',
+        exitCode: 3,
+        summary: `Stytch was not read. ${p.message}`,
+        fix: {
+          command: cmd.statusWith('--credentials-secret-id', '<id>'),
+          byRecover: false,
+          explanation: `Or name the rotation function: ${cmd.statusWith('--function-name', '<name>')}`,
+        },
+      };
+    case 'credentials-unreadable': {
+      const access = /AWS refused|AccessDenied|No AWS credentials/.test(p.message);
+      return {
+        code: access ? 'stytch-error' : 'credentials-broken',
+        exitCode: access ? 3 : 1,
+        summary: `The Stytch credentials secret ${p.credentialsSecretId} could not be read, so Stytch was not read. ${p.message}`,
+        fix: access
+          ? { command: undefined, byRecover: false, explanation: `Use AWS credentials that may read ${p.credentialsSecretId}.` }
+          : {
+              command: cmd.putCredentials(p.credentialsSecretId),
+              byRecover: false,
+              explanation: `The function cannot rotate or retire anything with it either. Put the project's credentials into it. ${CREDENTIALS_JSON}`,
+            },
+      };
+    }
+    case 'stytch-credentials-rejected':
+      return {
+        code: 'credentials-broken',
+        exitCode: 1,
+        summary: `Stytch rejected the project credentials in ${p.credentialsSecretId}, so Stytch's state is unknown. The function's rotations and sweeps fail the same way.`,
+        fix: {
+          command: cmd.putCredentials(p.credentialsSecretId),
+          byRecover: false,
+          explanation: `Put the project's current secret into the credentials secret. ${CREDENTIALS_JSON} Consumers of ${s.name} are not affected by this.`,
+        },
+      };
+    case 'client-not-found':
+      return {
+        code: 'client-not-found',
+        exitCode: 1,
+        summary: `Stytch has no client ${s.client?.id ?? ''} in the project of the credentials in ${p.credentialsSecretId}.`,
+        fix: {
+          command: undefined,
+          byRecover: false,
+          explanation: `Either the client_id in ${s.name} is wrong (fix it: ${cmd.putValue}), or the credentials are for another project (fix them: ${cmd.putCredentials(p.credentialsSecretId)}).`,
+        },
+      };
+    case 'public-client':
+      return { code: 'public-client', exitCode: 1, summary: p.message, fix: { command: undefined, byRecover: false, explanation: 'Turn rotation off for this secret.' } };
+    case 'client-kind-unknown':
+      return { code: 'client-kind-unknown', exitCode: 1, summary: p.message, fix: { command: cmd.putValue, byRecover: false, explanation: 'Add client_kind to the value.' } };
+    case 'stytch-unreachable':
+      return {
+        code: 'stytch-unreachable',
+        exitCode: 3,
+        summary: `Stytch could not be read. ${p.message}`,
+        fix: { command: cmd.status, byRecover: false, explanation: 'Run status again once Stytch answers.' },
+      };
+    case 'stytch-error':
+      return { code: 'stytch-error', exitCode: 3, summary: `Stytch could not be read. ${p.message}`, fix: { command: cmd.status, byRecover: false, explanation: 'Run status again.' } };
+  }
+}
+
+/**
+ * The verdicts for whatever status could read. With every part read, those of
+ * diagnose; otherwise one verdict per part that could not be read (with its
+ * fix), and those that Secrets Manager's side alone decides: an unusable
+ * AWSCURRENT, and an AWSPENDING left behind.
+ */
+export function diagnoseSurvey(s: Survey, style: CommandStyle = DEFAULT_STYLE): Verdict[] {
+  if (isComplete(s)) return diagnose(s, style);
+  const cmd = commands(s.secretId, style);
+  const verdicts: Verdict[] = [];
+  const stytch = s.stytch;
+  const accepted = (last4: string) => stytch !== undefined && (last4 === stytch.secretLast4 || last4 === stytch.nextSecretLast4);
+
+  const value = s.current?.value;
+  if (value?.kind !== 'value') {
+    const what = !s.current ? 'No version is labelled AWSCURRENT' : value?.kind === 'invalid' ? `AWSCURRENT is not a rotated secret (${value.reason})` : 'AWSCURRENT has no value';
+    const prev = s.previous?.value;
+    const usable = prev?.kind === 'value' && (s.client === undefined || prev.clientId === s.client.id) ? prev : undefined;
+    const fix: Fix =
+      usable && s.previous
+        ? {
+            command: cmd.restoreCurrent(s.previous.versionId, s.current?.versionId),
+            byRecover: false,
+            explanation:
+              `This moves AWSCURRENT back to AWSPREVIOUS (version ${s.previous.versionId}, ${four(usable.last4)}), the last value that was current. ` +
+              (stytch === undefined
+                ? "Whether Stytch still accepts it is unknown (Stytch was not read). "
+                : accepted(usable.last4)
+                  ? 'Stytch accepts it. '
+                  : `Stytch does not accept it any more (${stytch.secretLast4 ? `it holds ${four(stytch.secretLast4)}` : 'no secret'}): run status afterwards for the drift's fix. `) +
+              'Then find who wrote the broken value.',
+          }
+        : {
+            command: cmd.putValue,
+            byRecover: false,
+            explanation: `No earlier version holds a usable value. Put the client's current credentials into the secret: secret.json holds {"client_id": "…", "client_secret": "…"}.`,
+          };
+    verdicts.push({ code: 'current-unusable', exitCode: 2, summary: `${what}: consumers of ${s.name} are failing now. The function refuses to rotate it too.`, fix });
+  }
+
+  for (const p of s.problems ?? []) verdicts.push(problemVerdict(p, s, cmd));
+
+  const mismatch = bindingMismatch(s);
+  if (mismatch) {
+    verdicts.push({
+      code: 'binding-mismatch',
+      exitCode: 1,
+      summary: `${mismatch}. The function refuses to rotate this secret until the value and the binding agree.`,
+      fix: { command: cmd.bind, byRecover: false, explanation: `${cmd.bind} shows the old and the new binding and changes nothing.` },
+    });
+  }
+
+  const pending = s.pending;
+  if (pending) {
+    const v = pending.value;
+    const removal = cmd.removePending(pending.versionId);
+    if (v.kind === 'none') {
+      verdicts.push({
+        code: 'pending-without-value',
+        exitCode: 1,
+        summary: `AWSPENDING (version ${pending.versionId}) has no value: a rotation never got past createSecret. RotateSecret refuses to start another until the label is removed.`,
+        fix: { command: removal, byRecover: false, explanation: 'Nothing consumers read changes.' },
+      });
+    } else {
+      const currentValue = value?.kind === 'value' ? value : undefined;
+      const dead =
+        v.kind === 'invalid'
+          ? `does not hold a valid rotated secret (${v.reason})`
+          : s.client && v.clientId !== s.client.id
+            ? `names client ${v.clientId}, not ${s.client.id}`
+            : v.copyOfCurrent
+              ? `is a copy of AWSCURRENT (${four(v.last4)}), not a new secret`
+              : stytch && !accepted(v.last4)
+                ? `holds a secret (${four(v.last4)}) that Stytch does not have, so it can never complete`
+                : undefined;
+      if (dead) {
+        verdicts.push({
+          code: 'dead-pending',
+          exitCode: 1,
+          summary: `AWSPENDING (version ${pending.versionId}) ${dead}. RotateSecret refuses to start a new rotation until the label is removed.`,
+          fix: { command: removal, byRecover: false, explanation: 'Nothing consumers read changes, and the next rotation starts fresh.' },
+        });
+      } else if (v.kind === 'value') {
+        verdicts.push({
+          code: 'pending-unverified',
+          exitCode: 1,
+          summary:
+            `AWSPENDING (version ${pending.versionId}, ${four(v.last4)}) is left from a rotation${currentValue ? '' : ' that never finished'}. ` +
+            (stytch
+              ? `Stytch holds that secret. RotateSecret refuses to start another rotation meanwhile.`
+              : 'Whether Stytch still holds that secret is unknown, because Stytch was not read. RotateSecret refuses to start another rotation meanwhile.'),
+          fix: {
+            command: cmd.status,
+            byRecover: false,
+            explanation: `Fix the problems above first, then run status again: it says whether to finish or drop this rotation. To drop it anyway: ${removal}`,
+          },
+        });
+      }
+    }
+  }
+  return verdicts.sort((a, b) => VERDICT_ORDER.indexOf(a.code) - VERDICT_ORDER.indexOf(b.code));
 }

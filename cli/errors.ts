@@ -41,11 +41,11 @@ export function explainError(error: unknown, context: ErrorContext = {}): string
     return `No AWS credentials were found (${message}). Use --profile or AWS_PROFILE, run aws sso login, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.`;
   }
   if (/region is missing/i.test(message)) {
-    return 'No AWS region is set: pass --region, set AWS_REGION, or use a profile that has one.';
+    return 'No AWS region is set. Pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or use a profile that has one.';
   }
   const code = networkErrorCode(error);
   if (code) {
-    return `Secrets Manager could not be reached (${code}). Check --endpoint-url, AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL (for the local stack, is it running?), and your network.`;
+    return `Secrets Manager could not be reached (${code}). Check --endpoint-url, AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL (for the local stack: is npm run serve running?), and your network.`;
   }
   return `${name}: ${message}`;
 }

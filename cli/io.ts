@@ -14,4 +14,6 @@ export interface CommandContext {
   cli: string;
   /** Ids a command learns, so an error it throws can be explained with them. */
   errorContext: ErrorContext;
+  /** --json: what the command found and did, printed as one JSON object at the end (with the lines it wrote). */
+  record(fields: Record<string, unknown>): void;
 }

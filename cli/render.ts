@@ -1,6 +1,6 @@
 import type { ExitCode, Verdict } from './diagnose.js';
 import { credentialsLabel, exitCodeOf, isoTime } from './diagnose.js';
-import { CLIENT_LABELS, type Snapshot, type StateView, type VersionView } from './snapshot.js';
+import { CLIENT_LABELS, type Snapshot, type StateView, type Survey, type VersionView } from './snapshot.js';
 
 /** Output of `status`: a short aligned table for people, one JSON object for scripts. Last fours only (V). */
 
@@ -28,7 +28,7 @@ function valueCell(view: VersionView | undefined): string {
   }
 }
 
-function rotationLine(s: Snapshot): string {
+function rotationLine(s: Survey): string {
   const r = s.rotation;
   if (!r.lambdaArn) return 'not configured';
   const parts = [r.enabled ? 'enabled' : 'disabled', r.schedule ?? 'no schedule', r.lambdaArn];
@@ -37,16 +37,20 @@ function rotationLine(s: Snapshot): string {
   return parts.join(', ');
 }
 
-function bindingLine(s: Snapshot): string {
+function bindingLine(s: Survey): string {
   const state = s.state;
   if (state.kind === 'unknown') return `unknown: ${state.reason}`;
   const bound = state.binding ?? (state.clientBinding?.secretArn === s.arn ? state.clientBinding : undefined);
-  if (!bound) return `not bound yet (the next rotation binds it to client ${state.valueNames.clientId} of project ${state.valueNames.projectId})`;
+  if (!bound) {
+    return state.valueNames
+      ? `not bound yet (the next rotation binds it to client ${state.valueNames.clientId} of project ${state.valueNames.projectId})`
+      : 'not bound yet';
+  }
   const since = bound.boundAt ? `, bound since ${bound.boundAt.replace(/\.\d{3}Z$/, 'Z')}` : '';
   return `client ${bound.clientId}, project ${bound.projectId}, ${credentialsLabel(bound.credentialsSecretId)}${since}`;
 }
 
-function leaseLine(s: Snapshot): string {
+function leaseLine(s: Survey): string {
   const state = s.state;
   if (state.kind === 'unknown') return 'unknown';
   const lease = state.lease;
@@ -55,7 +59,7 @@ function leaseLine(s: Snapshot): string {
   return `held by ${lease.holder} (${lease.what || 'unknown work'}) until ${isoTime(lease.until)}`;
 }
 
-function windowLine(s: Snapshot): string {
+function windowLine(s: Survey): string {
   const state = s.state;
   if (state.kind === 'unknown') return 'unknown';
   const r = state.retirement;
@@ -64,27 +68,34 @@ function windowLine(s: Snapshot): string {
   return `previous secret …${r.previousLast4 || '?'} (version ${r.previousVersionId || '?'}) ${when}; it was replaced by version ${r.versionId} (…${r.last4})`;
 }
 
-export function renderStatus(s: Snapshot, verdicts: readonly Verdict[]): string[] {
+function clientLine(s: Survey): string {
+  if (!s.client) return 'unknown (AWSCURRENT names none and the state table has no binding)';
+  const from = s.current?.value.kind === 'value' ? '' : ' (from the binding: AWSCURRENT names none)';
+  return `${CLIENT_LABELS[s.client.kind]} ${s.client.id}${from}`;
+}
+
+export function renderStatus(s: Survey, verdicts: readonly Verdict[]): string[] {
   const pendingRow = s.pending
     ? ['AWSPENDING', s.pending.versionId, valueCell(s.pending)]
     : ['AWSPENDING', s.pendingOnCurrent ? '(on the AWSCURRENT version: finished)' : '-', '-'];
-  const lines = table([
+  const stytchCell = (last4: string | null | undefined) => (s.stytch ? (last4 ?? '-') : '(not read)');
+  const rows: string[][] = [
     ['Secret', s.name],
-    ['Client', `${CLIENT_LABELS[s.client.kind]} ${s.client.id}`],
+    ['Client', clientLine(s)],
     ['Rotation', rotationLine(s)],
-    ['Binding', bindingLine(s)],
-    ['Lease', leaseLine(s)],
-    ['Window', windowLine(s)],
-  ]);
+  ];
+  if (s.credentials) rows.push(['Credentials', `${s.credentials.id} (from ${s.credentials.source})`]);
+  rows.push(['Binding', bindingLine(s)], ['Lease', leaseLine(s)], ['Window', windowLine(s)]);
+  const lines = table(rows);
   lines.push('');
   lines.push(
     ...table([
       ['', 'Version', 'Last four'],
-      ['AWSCURRENT', s.current.versionId, s.current.value.last4],
+      ['AWSCURRENT', s.current?.versionId ?? '-', valueCell(s.current)],
       pendingRow,
       ['AWSPREVIOUS', s.previous?.versionId ?? '-', valueCell(s.previous)],
-      ['Stytch', 'current secret', s.stytch.secretLast4 ?? '-'],
-      ['Stytch', 'next secret', s.stytch.nextSecretLast4 ?? '-'],
+      ['Stytch', 'current secret', stytchCell(s.stytch?.secretLast4)],
+      ['Stytch', 'next secret', stytchCell(s.stytch?.nextSecretLast4)],
     ]),
   );
   lines.push('');
@@ -103,10 +114,13 @@ export function renderVerdict(v: Verdict): string[] {
 
 export interface StatusJson {
   secret: { id: string; name: string; arn: string };
-  client: { id: string; kind: string };
+  client: { id: string; kind: string } | null;
   rotation: Snapshot['rotation'];
+  /** The Stytch credentials secret and where the CLI found it; null when none was found. */
+  credentials: { id: string; source: string } | null;
   versions: Record<'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS', null | { versionId: string; stages: string[]; last4: string | null; value: string }>;
-  stytch: { currentLast4: string | null; nextLast4: string | null };
+  /** null: Stytch was not read (a verdict says why). */
+  stytch: { currentLast4: string | null; nextLast4: string | null } | null;
   /** The function's state table: the binding (VII), the lease (VI) and the overlap window. */
   state: StateJson;
   /** When status read all this (ISO 8601). */
@@ -128,7 +142,7 @@ export type StateJson =
   | {
       table: string;
       known: true;
-      valueNames: BindingJson;
+      valueNames: BindingJson | null;
       binding: (BindingJson & { boundAt: string | null }) | null;
       clientBinding: (BindingJson & { secretArn: string; boundAt: string | null }) | null;
       lease: { holder: string; what: string; until: string; held: boolean } | null;
@@ -147,7 +161,7 @@ function stateJson(state: StateView, readAt: number): StateJson {
   return {
     table: state.table,
     known: true,
-    valueNames: bindingJson(state.valueNames),
+    valueNames: state.valueNames ? bindingJson(state.valueNames) : null,
     binding: binding ? { ...bindingJson(binding), boundAt: binding.boundAt ?? null } : null,
     clientBinding: clientBinding ? { ...bindingJson(clientBinding), secretArn: clientBinding.secretArn, boundAt: clientBinding.boundAt ?? null } : null,
     lease: lease ? { holder: lease.holder, what: lease.what, until: isoTime(lease.until), held: lease.until >= readAt } : null,
@@ -180,13 +194,14 @@ function versionJson(view: VersionView | undefined): StatusJson['versions']['AWS
   };
 }
 
-export function statusJson(s: Snapshot, verdicts: readonly Verdict[]): StatusJson {
+export function statusJson(s: Survey, verdicts: readonly Verdict[]): StatusJson {
   return {
     secret: { id: s.secretId, name: s.name, arn: s.arn },
-    client: { id: s.client.id, kind: s.client.kind },
+    client: s.client ? { id: s.client.id, kind: s.client.kind } : null,
     rotation: s.rotation,
+    credentials: s.credentials ?? null,
     versions: { AWSCURRENT: versionJson(s.current), AWSPENDING: versionJson(s.pending), AWSPREVIOUS: versionJson(s.previous) },
-    stytch: { currentLast4: s.stytch.secretLast4, nextLast4: s.stytch.nextSecretLast4 },
+    stytch: s.stytch ? { currentLast4: s.stytch.secretLast4, nextLast4: s.stytch.nextSecretLast4 } : null,
     state: stateJson(s.state, s.readAt),
     readAt: isoTime(s.readAt),
     verdict: verdicts[0]?.code ?? 'consistent',

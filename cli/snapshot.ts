@@ -75,8 +75,8 @@ export type StateView =
   | {
       kind: 'read';
       table: string;
-      /** What AWSCURRENT's value names: the binding a rotation would act under. */
-      valueNames: BindingRef;
+      /** What AWSCURRENT's value names: the binding a rotation would act under; undefined when the value or its credentials could not be read. */
+      valueNames: BindingRef | undefined;
       /** The secret's binding as its own item records it; undefined until its first rotation. */
       binding: (BindingRef & { boundAt: string | undefined }) | undefined;
       /** The binding the value's client records (which secret it belongs to), if any. */
@@ -86,5 +86,47 @@ export type StateView =
       /** The previous secret of the value's client waiting to be retired (the overlap window). */
       retirement: Retirement | undefined;
     };
+
+/**
+ * What status could read, when some part could not be: a Snapshot is a
+ * Survey with every part read. AWSCURRENT may be missing or not a rotated
+ * secret, the client may be known only from the binding, Stytch may be
+ * unreadable; `problems` says why each missing part is missing.
+ */
+export interface Survey {
+  secretId: string;
+  name: string;
+  arn: string;
+  rotation: RotationConfig;
+  current: VersionView | undefined;
+  pending: VersionView | undefined;
+  pendingOnCurrent: boolean;
+  previous: VersionView | undefined;
+  /** From AWSCURRENT's value, else from the secret's binding in the state table. */
+  client: { id: string; kind: ClientKind } | undefined;
+  /** Undefined when Stytch could not be read (see problems). */
+  stytch: { secretLast4: string | null; nextSecretLast4: string | null } | undefined;
+  state: StateView;
+  readAt: number;
+  /** The Stytch credentials secret used, and where the CLI found it. */
+  credentials?: { id: string; source: string } | undefined;
+  problems?: SurveyProblem[];
+}
+
+/** Why a part of the survey could not be read. `message` names ids and error codes only (V). */
+export type SurveyProblem =
+  | { kind: 'credentials-unknown'; message: string; cause?: unknown }
+  | { kind: 'credentials-unreadable'; message: string; credentialsSecretId: string; cause?: unknown }
+  | { kind: 'stytch-credentials-rejected'; message: string; credentialsSecretId: string; cause?: unknown }
+  | { kind: 'client-not-found'; message: string; credentialsSecretId: string; cause?: unknown }
+  | { kind: 'stytch-unreachable'; message: string; cause?: unknown }
+  | { kind: 'stytch-error'; message: string; cause?: unknown }
+  | { kind: 'public-client'; message: string; cause?: unknown }
+  | { kind: 'client-kind-unknown'; message: string; cause?: unknown };
+
+/** Everything was read: the verdicts of diagnose apply. */
+export function isComplete(s: Survey): s is Snapshot {
+  return (s.problems ?? []).length === 0 && s.current?.value.kind === 'value' && s.client !== undefined && s.stytch !== undefined;
+}
 
 export const CLIENT_LABELS: Record<ClientKind, string> = { connected_app: 'Connected App', m2m: 'M2M client' };

@@ -66,7 +66,7 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
   const clientFlag = flag('client-id');
   const projectFlag = flag('project-id');
   const connection = Connection.for(runtime, common, ctx.errorContext);
-  const table = connection.requireState('bind');
+  const table = await connection.requireState('bind', id);
 
   const { arn, name, current } = await connection.readCurrent(id);
   const valueProject = await connection.projectOf(current);
@@ -95,7 +95,9 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
     secretSide.credentialsSecretId === wanted.credentialsSecretId &&
     wantedClient?.binding?.secretArn === arn &&
     wantedClient.binding.credentialsSecretId === wanted.credentialsSecretId;
+  ctx.record({ bound: secretSide ? describeBinding(secretSide) : null, wanted: describeBinding(wanted) });
   if (already) {
+    ctx.record({ outcome: 'already-bound' });
     io.out('Already bound as asked: nothing to do.');
     return 0;
   }
@@ -106,6 +108,7 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
     '--yes',
   ].join(' ');
   if (!values.yes) {
+    ctx.record({ outcome: 'dry-run' });
     io.out(`Dry run: nothing was changed. Bind with: ${applyCommand}`);
     return 0;
   }
@@ -116,6 +119,7 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
   const refs = [...involved.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, ref]) => ref);
   const result = await underLeases(connection, arn, refs, io, () => table.rebind(wanted, new Date(connection.runtime.now())));
 
+  ctx.record({ outcome: 'bound' });
   io.out(`Bound secret ${name} to ${describeBinding(wanted)}. Its next rotation acts on client ${wanted.clientId}.`);
   if (result.previousOfSecret && clientKey(result.previousOfSecret) !== clientKey(wanted)) {
     io.out(`Client ${result.previousOfSecret.clientId} of project ${result.previousOfSecret.projectId} is no longer bound to any secret.`);
@@ -165,7 +169,7 @@ function notes(
 async function underLeases<T>(connection: Connection, secretArn: string, refs: Array<ClientRecord['ref']>, io: Output, work: () => Promise<T>): Promise<T> {
   const [first, ...rest] = refs;
   if (!first) return await work();
-  const table = connection.requireState('bind');
+  const table = await connection.requireState('bind', secretArn);
   // The lease is taken on the binding the client has now (a client bound to no secret gets a lease-only item).
   const record = await table.readClient(first);
   const binding: Binding = record?.binding ?? { ...first, secretArn, credentialsSecretId: undefined, kind: 'connected_app' };

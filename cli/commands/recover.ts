@@ -8,9 +8,9 @@ import { Connection } from '../context.js';
 import { bindingMismatch, commands, credentialsLabel, diagnose, isoTime, overlapOf, pendingAccepted, pendingLast4, type CommandStyle, type ExitCode } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { describeAction, planRecovery, type Action } from '../plan.js';
-import { renderStatus, renderVerdict } from '../render.js';
+import { renderStatus, renderVerdict, statusJson } from '../render.js';
 import type { Snapshot } from '../snapshot.js';
-import { readStatus } from './status.js';
+import { readStatus, surveyStatus } from './status.js';
 
 export const RECOVER_HELP = (cli: string) => `Usage: ${cli} recover --secret-id ID [--yes] [--cancel-rotation] [options]
 
@@ -64,12 +64,13 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
   const cancelRotation = values['cancel-rotation'] === true;
   // Refused before anything is read: every change recover makes is made under the client's lease (VI).
-  if (values.yes) connection.requireState('recover --yes');
+  if (values.yes) await connection.requireState('recover --yes', id);
 
   const before = await readStatus(connection, id, common.style, { strictState: values.yes === true });
   const plan = planRecovery(before.snapshot, before.verdicts, { cancelRotation });
   io.out(`Verdict: ${before.verdicts.map((v) => v.code).join(', ')} (exit ${before.exitCode})`);
   for (const v of before.verdicts) io.out(renderVerdict(v)[0]!);
+  ctx.record({ dryRun: values.yes !== true, verdicts: before.verdicts.map((v) => v.code), planned: plan.actions.map(describeAction), notes: plan.notes });
 
   if (plan.actions.length === 0) {
     for (const note of plan.notes) io.out(`Note: ${note}`);
@@ -94,6 +95,7 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   const { arn, current } = await connection.readCurrent(id);
   const binding = await connection.bindingOf(arn, current);
   io.out('Applying:');
+  const applied: Array<{ action: string; result: string }> = [];
   const completed = await connection.underLease(binding, 'recover', io, async (lease) => {
     let completedAtStytch = false;
     // The plan again, on a read made under the lease, before anything is changed.
@@ -107,11 +109,13 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
           throw new StateChanged('the state changed since the plan was made (a rotation step may have been at work): this action is no longer called for.');
         }
         const result = await apply(connection, id, action, lease, common.style);
+        applied.push({ action: describeAction(action), result });
         if (action.kind === 'complete-at-stytch' && result === 'done') completedAtStytch = true;
         io.out(`  ${i + 1}. ${describeAction(action)}: ${result}`);
       } catch (error) {
         if (!(error instanceof StateChanged)) throw error;
-        io.err(`  ${i + 1}. ${describeAction(action)}: not done: ${error.message} Nothing more was changed; run status again.`);
+        applied.push({ action: describeAction(action), result: `not done: ${error.message}` });
+        io.err(`  ${i + 1}. ${describeAction(action)}: not done: ${error.message} Nothing more was changed. Run status again: ${commands(id, common.style).status}`);
         break;
       }
     }
@@ -121,10 +125,11 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   if (completed) io.out('The state table records no previous secret to retire any more.');
   for (const note of plan.notes) io.out(`Note: ${note}`);
 
-  const after = await readStatus(connection, id, common.style);
+  const after = await surveyStatus(connection, id, common.style);
   io.out('');
   io.out('Status after recover:');
-  for (const line of renderStatus(after.snapshot, after.verdicts)) io.out(line);
+  for (const line of renderStatus(after.survey, after.verdicts)) io.out(line);
+  ctx.record({ applied, status: statusJson(after.survey, after.verdicts) });
   return after.exitCode;
 }
 
@@ -144,7 +149,7 @@ async function apply(
   const { snapshot: now, current } = await connection.snapshot(secretId, { strictState: true, deadline });
   const moved = leaseStillCovers(now, lease.binding);
   if (moved) throw new StateChanged(moved);
-  const stytch = connection.stytchFor(current, deadline);
+  const stytch = await connection.stytchFor(current, deadline);
   const clientId = now.client.id;
   const { secretLast4: S4, nextSecretLast4: N4 } = now.stytch;
 
@@ -209,6 +214,7 @@ async function apply(
 export function leaseStillCovers(s: Snapshot, leased: Binding): string | undefined {
   if (s.state.kind !== 'read') return 'the state table could not be read.';
   const names = s.state.valueNames;
+  if (!names) return 'AWSCURRENT or its credentials could not be read.';
   if (names.clientId !== leased.clientId || names.projectId !== leased.projectId || names.credentialsSecretId !== leased.credentialsSecretId) {
     return `AWSCURRENT now names client ${names.clientId} of project ${names.projectId} (${credentialsLabel(names.credentialsSecretId)}), not the client whose lease this command holds.`;
   }

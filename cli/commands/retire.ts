@@ -4,9 +4,9 @@ import { commands, isoTime, type ExitCode } from '../diagnose.js';
 import { CliError } from '../errors.js';
 import type { CommandContext } from '../io.js';
 import { planRetirement, type RetirePlan } from '../plan.js';
-import { renderStatus } from '../render.js';
+import { renderStatus, statusJson } from '../render.js';
 import { leaseStillCovers, tolerateNotRotating } from './recover.js';
-import { readStatus } from './status.js';
+import { readStatus, surveyStatus } from './status.js';
 
 export const RETIRE_HELP = (cli: string) => `Usage: ${cli} retire --secret-id ID [--yes] [options]
 
@@ -55,7 +55,7 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
   const cmd = commands(id, common.style);
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
   // The retirement record lives in the state table, and the change is made only under the client's lease (VI).
-  connection.requireState('retire');
+  await connection.requireState('retire', id);
 
   const before = await readStatus(connection, id, common.style, { strictState: true });
   const s = before.snapshot;
@@ -65,10 +65,12 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
 
   if (plan.kind === 'nothing') {
     io.out(`Nothing to retire: ${plan.why}`);
+    ctx.record({ outcome: 'nothing', why: plan.why });
     return 0;
   }
   if (plan.kind === 'refuse') {
     io.err(`retire changes nothing: ${plan.why}`);
+    ctx.record({ outcome: 'refused', why: plan.why });
     io.err(`See: ${cmd.status}`);
     return Math.max(1, before.exitCode) as ExitCode;
   }
@@ -82,6 +84,7 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
     io.out('Planned (dry run: nothing was changed):');
     steps.forEach((step, i) => io.out(`  ${i + 1}. ${step}`));
     io.out(`Apply with: ${cmd.retire}`);
+    ctx.record({ outcome: 'dry-run', planned: steps });
     return 0;
   }
 
@@ -100,7 +103,7 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
     if (fresh.kind === 'nothing') return { result: { kind: 'already', why: fresh.why }, retirement: null };
     if (fresh.kind === 'refuse') return { result: { kind: 'stopped', why: fresh.why } };
     // I: rotate only while Stytch's next secret is AWSCURRENT's, as just read under the lease: it then leaves AWSCURRENT's secret as the only one.
-    const stytch = connection.stytchFor(value, deadline);
+    const stytch = await connection.stytchFor(value, deadline);
     await tolerateNotRotating(stytch, () => stytch.rotate(now.client.id));
     const after = await stytch.get(now.client.id);
     if (after.secretLast4 !== fresh.keptLast4 || after.nextSecretLast4 !== null) {
@@ -111,6 +114,7 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
     return { result: { kind: 'retired' }, retirement: null };
   });
 
+  ctx.record({ outcome: outcome.kind, ...('why' in outcome ? { why: outcome.why } : {}) });
   switch (outcome.kind) {
     case 'retired':
       io.out(`Retired ${four(plan.retiredLast4)}: Stytch accepts only AWSCURRENT (${four(plan.keptLast4)}) now, and the retirement record is cleared.`);
@@ -122,10 +126,11 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
       io.err(`retire stopped before changing anything at Stytch: ${outcome.why} Run ${cmd.status}.`);
       break;
   }
-  const after = await readStatus(connection, id, common.style);
+  const after = await surveyStatus(connection, id, common.style);
   io.out('');
   io.out('Status after retire:');
-  for (const line of renderStatus(after.snapshot, after.verdicts)) io.out(line);
+  for (const line of renderStatus(after.survey, after.verdicts)) io.out(line);
+  ctx.record({ status: statusJson(after.survey, after.verdicts) });
   return outcome.kind === 'stopped' ? (Math.max(1, after.exitCode) as ExitCode) : after.exitCode;
 }
 

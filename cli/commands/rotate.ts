@@ -4,10 +4,10 @@ import { AWSCURRENT, AWSPENDING } from '../../functions/lib/secrets/store.js';
 import { COMMON_HELP, parseCommand, parseSeconds } from '../args.js';
 import { Connection } from '../context.js';
 import { commands, shellQuote, type ExitCode } from '../diagnose.js';
-import { CliError } from '../errors.js';
+import { CliError, explainError } from '../errors.js';
 import type { CommandContext } from '../io.js';
-import { renderStatus } from '../render.js';
-import { readStatus } from './status.js';
+import { renderStatus, statusJson } from '../render.js';
+import { surveyStatus } from './status.js';
 
 export const ROTATE_HELP = `Usage: rotate --secret-id ID [--wait [--timeout SECONDS]] [options]
 
@@ -69,18 +69,21 @@ export async function rotateCommand(argv: string[], ctx: CommandContext): Promis
   }
   const pending = Object.entries(described.VersionIdsToStages ?? {}).find(([, s]) => s?.includes(AWSPENDING) && !s.includes(AWSCURRENT));
   if (pending) {
-    io.err(`A previous rotation of ${name} isn't complete (AWSPENDING is on version ${pending[0]}), so Secrets Manager would refuse to start another. Status:`);
-    const now = await readStatus(connection, id, common.style);
-    for (const line of renderStatus(now.snapshot, now.verdicts)) io.out(line);
-    return Math.max(1, now.exitCode) as ExitCode;
+    io.err(`A previous rotation of ${name} isn't complete: AWSPENDING is on version ${pending[0]}. Secrets Manager refuses to start another. Status:`);
+    const now = await surveyStatus(connection, id, common.style);
+    for (const line of renderStatus(now.survey, now.verdicts)) io.out(line);
+    const exitCode = Math.max(1, now.exitCode) as ExitCode;
+    ctx.record({ outcome: 'not-started', version: null, status: statusJson(now.survey, now.verdicts) });
+    return exitCode;
   }
   if (described.RotationEnabled !== true) io.out(`Rotation of ${name} was disabled; RotateSecret turns it back on with the same function and schedule.`);
 
   const token = randomUUID();
   await connection.sm.send(new RotateSecretCommand({ SecretId: id, ClientRequestToken: token, RotationLambdaARN: lambdaArn }));
-  io.out(`Rotation started: version ${token} of ${name} is AWSPENDING; Secrets Manager runs createSecret, setSecret, testSecret and finishSecret with ${lambdaArn}.`);
+  io.out(`Rotation started: version ${token} of ${name} is AWSPENDING. Secrets Manager runs createSecret, setSecret, testSecret and finishSecret with ${lambdaArn}.`);
   if (!values.wait) {
     io.out(`Follow it with: ${cmd.status}`);
+    ctx.record({ outcome: 'started', version: token });
     return 0;
   }
 
@@ -96,18 +99,33 @@ export async function rotateCommand(argv: string[], ctx: CommandContext): Promis
     delay = Math.min(delay * 2, MAX_POLL_MS);
   }
 
-  const after = await readStatus(connection, id, common.style);
+  // Secrets Manager's view first: whether the rotation completed does not depend on reading Stytch afterwards.
   if (outcome === 'completed') {
-    io.out(`Rotation complete: AWSCURRENT is version ${token} (${after.snapshot.current.value.last4}).`);
+    io.out(`Rotation complete: AWSCURRENT is version ${token}.`);
   } else if (outcome === 'cancelled') {
-    io.err(
-      `Rotation failed: version ${token} was dropped without becoming AWSCURRENT (the function cancelled it after a definitive failure; its log says why). AWSCURRENT is unchanged.`,
-    );
+    io.err(`Rotation failed: version ${token} was dropped without becoming AWSCURRENT. The function cancelled it after a definitive failure; its log says why. AWSCURRENT is unchanged.`);
   } else {
     io.err(
-      `Rotation did not finish within ${timeoutS} s: version ${token} is still AWSPENDING. Secrets Manager reattempts a failed rotation with the same token; the function's log says why it failed.`,
+      `Rotation did not finish within ${timeoutS} s: version ${token} is still AWSPENDING. Secrets Manager retries a failed rotation with the same version; the function's log says why it failed.`,
     );
   }
-  for (const line of renderStatus(after.snapshot, after.verdicts)) io.out(line);
-  return outcome === 'completed' ? after.exitCode : (Math.max(1, after.exitCode) as ExitCode);
+  ctx.record({ outcome, version: token });
+  const outcomeCode: ExitCode = outcome === 'completed' ? 0 : 1;
+
+  // Then the follow-up read, reported on its own.
+  let after: Awaited<ReturnType<typeof surveyStatus>>;
+  try {
+    after = await surveyStatus(connection, id, common.style);
+  } catch (error) {
+    io.err(`Reading the state after the rotation failed: ${explainError(error, ctx.errorContext)}`);
+    io.err(`Run status again: ${cmd.status}`);
+    return outcome === 'completed' ? 3 : 1;
+  }
+  const unread = after.survey.problems ?? [];
+  if (unread.length > 0) {
+    io.err(`${outcome === 'completed' ? 'The rotation is complete, but reading' : 'Reading'} Stytch afterwards failed: ${unread.map((p) => p.message).join(' ')}`);
+  }
+  for (const line of renderStatus(after.survey, after.verdicts)) io.out(line);
+  ctx.record({ status: statusJson(after.survey, after.verdicts) });
+  return Math.max(outcomeCode, after.exitCode) as ExitCode;
 }

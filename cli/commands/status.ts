@@ -1,11 +1,14 @@
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
-import { diagnose, exitCodeOf, type CommandStyle, type ExitCode, type Verdict } from '../diagnose.js';
+import { diagnose, diagnoseSurvey, exitCodeOf, type CommandStyle, type ExitCode, type Verdict } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { renderStatus, statusJson } from '../render.js';
-import type { Snapshot } from '../snapshot.js';
+import { statusAllCommand } from './fleet.js';
+import type { Snapshot, Survey } from '../snapshot.js';
 
 export const STATUS_HELP = (cli: string) => `Usage: ${cli} status --secret-id ID [--json] [options]
+       ${cli} status --all --function-name NAME [--json]   every secret of that function, one line each
+                                                       (${cli} status --all --help)
 
 Shows a rotated secret's versions (AWSCURRENT, AWSPENDING, AWSPREVIOUS, by last
 four), Stytch's current and next secret (last four), the rotation configuration,
@@ -61,8 +64,16 @@ export async function readStatus(
   return { snapshot, verdicts, exitCode: exitCodeOf(verdicts) };
 }
 
+/** Reads whatever can be read and diagnoses it, never stopping at a part it cannot read: what status and rotate show. */
+export async function surveyStatus(connection: Connection, secretId: string, style: CommandStyle): Promise<{ survey: Survey; verdicts: Verdict[]; exitCode: ExitCode }> {
+  const survey = await connection.survey(secretId);
+  const verdicts = diagnoseSurvey(survey, style);
+  return { survey, verdicts, exitCode: exitCodeOf(verdicts) };
+}
+
 export async function statusCommand(argv: string[], ctx: CommandContext): Promise<ExitCode> {
-  const parsed = parseCommand('status', argv, { json: { type: 'boolean' } }, ctx.cli);
+  if (argv.includes('--all')) return await statusAllCommand(argv, ctx);
+  const parsed = parseCommand('status', argv, {}, ctx.cli);
   if (!parsed) {
     ctx.io.out(STATUS_HELP(ctx.cli));
     return 0;
@@ -70,8 +81,8 @@ export async function statusCommand(argv: string[], ctx: CommandContext): Promis
   const { common, values } = parsed;
   ctx.errorContext.secretId = common.secretId;
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
-  const { snapshot, verdicts, exitCode } = await readStatus(connection, common.secretId, common.style);
-  if (values.json) ctx.io.out(JSON.stringify(statusJson(snapshot, verdicts), null, 2));
-  else for (const line of renderStatus(snapshot, verdicts)) ctx.io.out(line);
+  const { survey, verdicts, exitCode } = await surveyStatus(connection, common.secretId, common.style);
+  ctx.record({ ...statusJson(survey, verdicts) });
+  for (const line of renderStatus(survey, verdicts)) ctx.io.out(line);
   return exitCode;
 }

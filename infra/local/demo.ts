@@ -70,8 +70,13 @@ const SERVE_GRACE_SECONDS = 60;
 const SERVE_SWEEP_SECONDS = 10;
 /** The function's own bound on PREVIOUS_SECRET_GRACE_SECONDS (functions/lib/config.ts). */
 const MAX_GRACE_SECONDS = 7 * DAY_SECONDS;
+/** The shell setup serve prints: dummy credentials and the region (AWS_DEFAULT_REGION, which the AWS CLI and this CLI read). */
+const SHELL_SETUP = 'export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=';
 /** What EventBridge sends the function, reduced to what it checks: the sweep by hand. */
 const SWEEP_PAYLOAD = '{"source":"aws.events","detail-type":"Scheduled Event"}';
+
+// The pinned AWS SDK warns about Node 20 (which this project supports) on its first client: not news for a demo.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 // Kept before any invocation: the stack captures process.stdout.write while the function runs.
 const stdoutWrite = process.stdout.write.bind(process.stdout);
@@ -664,8 +669,15 @@ async function serve(options: Options, style: Style): Promise<void> {
     } (--grace-seconds N)`,
     `  Sweep            ${sweepSeconds === 0 ? 'only when sent by hand (--sweep-seconds N runs it every N s)' : `every ${sweepSeconds} s, retiring previous secrets whose window has ended (--sweep-seconds N)`}`,
     '',
-    style.bold('Rotate with the AWS CLI (another shell):'),
-    '  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=',
+    style.bold('Point a shell at it (the AWS CLI, this project\'s CLI and the AWS SDKs all read these):'),
+    `  ${SHELL_SETUP} AWS_ENDPOINT_URL=${stack.secretsManagerUrl}`,
+    '',
+    style.bold("This project's CLI (it finds the credentials secret and the state table from the rotation function):"),
+    `  npm run -s cli -- status --secret-id ${app.name}`,
+    `  npm run -s cli -- rotate --secret-id ${app.name} --wait`,
+    `  npm run -s cli -- status --secret-id ${m2m.name} --json`,
+    '',
+    style.bold('Rotate with the AWS CLI:'),
     `  ${sm} rotate-secret --secret-id ${app.name} --rotation-lambda-arn ${LOCAL_LAMBDA_ARN}`,
     `  ${sm} describe-secret --secret-id ${app.name}`,
     `  ${sm} get-secret-value --secret-id ${app.name}`,

@@ -49,6 +49,9 @@ function injectedFailure(): SecretsManagerServiceError {
 }
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations(?:\?.*)?$/;
+const CONFIGURATION_PATH = /^\/2015-03-31\/functions\/([^/]+)\/configuration\/?(?:\?.*)?$/;
+/** The function's settings that Lambda's GetFunctionConfiguration shows (what the CLI reads to find the stack). */
+const CONFIGURATION_VARIABLES = ['STYTCH_CREDENTIALS_SECRET_ID', 'ROTATION_STATE_TABLE', 'PREVIOUS_SECRET_GRACE_SECONDS', 'STYTCH_API_BASE_URL', 'POWERTOOLS_SERVICE_NAME'];
 
 
 /** A standard EventBridge scheduled event, as the sweep's schedule sends it. */
@@ -173,6 +176,10 @@ export class LocalStack {
     const routes = [
       { matches: (req: IncomingMessage) => LocalDynamoDB.isDynamoDBRequest(req), listener: (req: IncomingMessage, res: ServerResponse) => void stack?.serveDynamoDB(req, res) },
       { matches: (req: IncomingMessage) => INVOKE_PATH.test(req.url ?? ''), listener: (req: IncomingMessage, res: ServerResponse) => void stack?.serveInvoke(req, res) },
+      {
+        matches: (req: IncomingMessage) => CONFIGURATION_PATH.test(req.url ?? ''),
+        listener: (req: IncomingMessage, res: ServerResponse) => stack?.serveConfiguration(req, res),
+      },
     ];
     const serveSecretsManager = (operation: string, input: unknown) => stack!.serveSecretsManager(operation, input);
     const smServer = await startServer(serveSecretsManager, { port: options.secretsManagerPort ?? 0, routes }).catch(async (error: unknown) => {
@@ -302,6 +309,45 @@ export class LocalStack {
       const e = error instanceof Error ? error : new Error(String(error));
       reply(200, { errorType: e.name, errorMessage: e.message }, { 'X-Amz-Function-Error': 'Unhandled' });
     }
+  }
+
+  /**
+   * Lambda's GetFunctionConfiguration for this function
+   * (`GET /2015-03-31/functions/<name or ARN>/configuration`): its runtime and
+   * the environment it reads, so a client can find its credentials secret and
+   * state table as it would in AWS.
+   */
+  serveConfiguration(req: IncomingMessage, res: ServerResponse): void {
+    const name = decodeURIComponent(CONFIGURATION_PATH.exec(req.url ?? '')?.[1] ?? '');
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'x-amzn-RequestId': randomUUID(), ...headers });
+      res.end(text);
+    };
+    if (req.method !== 'GET' || (name !== LOCAL_FUNCTION_NAME && name !== LOCAL_LAMBDA_ARN)) {
+      reply(404, { Type: 'User', message: `Function not found: ${name}. The local stack runs one function, ${LOCAL_FUNCTION_NAME}.` }, { 'x-amzn-ErrorType': 'ResourceNotFoundException' });
+      return;
+    }
+    reply(200, {
+      FunctionName: LOCAL_FUNCTION_NAME,
+      FunctionArn: LOCAL_LAMBDA_ARN,
+      Runtime: 'nodejs22.x',
+      Handler: 'index.handler',
+      Role: 'arn:aws:iam::123456789012:role/stytch-secret-rotation-local',
+      Timeout: Math.round((this.options.timeoutMs ?? 60_000) / 1000),
+      MemorySize: 256,
+      Architectures: ['arm64'],
+      PackageType: 'Zip',
+      State: 'Active',
+      LastUpdateStatus: 'Successful',
+      Version: '$LATEST',
+      Environment: { Variables: this.functionEnvironment() },
+    });
+  }
+
+  /** The environment the function runs with, as its configuration shows it (configuration only: no AWS credentials). */
+  functionEnvironment(): Record<string, string> {
+    return Object.fromEntries(CONFIGURATION_VARIABLES.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key]!]])));
   }
 
   /** Invokes the function as Lambda would, capturing what it prints. */

@@ -210,7 +210,7 @@ describe('CLI against the local stack: status and recover for each state', () =>
     expect(s).toMatchObject({ code: 1, verdict: 'rotation-in-progress' });
     expect(s.verdicts).toHaveLength(1);
     expect(s.verdicts[0]!.fix.command).toBeNull();
-    expect(s.versions.AWSPENDING).toMatchObject({ versionId: token, last4: s.stytch.nextLast4 });
+    expect(s.versions.AWSPENDING).toMatchObject({ versionId: token, last4: s.stytch!.nextLast4 });
     expect(recover.code).toBe(1);
     expect(recover.out).toContain('rotation-in-progress: left alone');
     expect(stillPending).toBe(token);
@@ -233,11 +233,11 @@ describe('CLI against the local stack: status and recover for each state', () =>
     expect(s).toMatchObject({ code: 1, verdict: 'half-done' });
     expect(s.verdicts.map((v) => v.code)).toEqual(['half-done']);
     expect(s.verdicts[0]!.fix.command).toBe(`npm run cli -- recover --secret-id ${seeded.name} --yes`);
-    expect(s.stytch.nextLast4).toBe(s.versions.AWSCURRENT!.last4);
+    expect(s.stytch!.nextLast4).toBe(s.versions.AWSCURRENT!.last4);
     expect(dryRun.code).toBe(1);
     expect(dryRun.out).toContain('Planned actions (dry run: nothing was changed):');
     expect(dryRun.out).toContain('Complete the rotation at Stytch (rotate)');
-    expect(stateAfterDryRun.nextClientSecretLast4).toBe(s.stytch.nextLast4);
+    expect(stateAfterDryRun.nextClientSecretLast4).toBe(s.stytch!.nextLast4);
     expectConsistent(seeded, recover);
     expect(stack.stytch.isAccepted(seeded.clientId, old)).toBe(false);
   });
@@ -253,7 +253,7 @@ describe('CLI against the local stack: status and recover for each state', () =>
     const recover = await cli('recover', '--secret-id', seeded.name, '--yes');
     // Assess
     expect(s).toMatchObject({ code: 1, verdict: 'orphan-next-secret', client: { kind: 'm2m' } });
-    expect(s.stytch.nextLast4).toBe(orphan.slice(-4));
+    expect(s.stytch!.nextLast4).toBe(orphan.slice(-4));
     expect(s.verdicts[0]!.fix).toMatchObject({ command: `npm run cli -- recover --secret-id ${seeded.name} --yes`, byRecover: true });
     expect(recover.out).toMatch(/Cancel Stytch's next secret …\S{4} \(rotate\/cancel\).*: done/);
     expectConsistent(seeded, recover);
@@ -312,7 +312,9 @@ describe('CLI against the local stack: status and recover for each state', () =>
     expect(s.verdicts[0]!.fix).toMatchObject({ command: `aws secretsmanager rotate-secret --secret-id ${seeded.name}`, byRecover: false });
     expect(recover.code).toBe(2);
     expect(recover.out).toContain('drift: nothing recover can do safely');
-    expect(recover.out).toContain("retires Stytch's current secret");
+    expect(recover.out).toContain(`It retires …${before.stytch.clientSecretLast4}`);
+    // The fix it refers to is printed where it is referred to.
+    expect(recover.out).toContain(`Otherwise issue a new secret: aws secretsmanager rotate-secret --secret-id ${seeded.name}`);
     expect(unchanged).toEqual({ sm: attached, stytch: before.stytch });
     expect(rotate.out).toContain('Rotation complete');
     expectConsistent(seeded, rotate);
@@ -356,7 +358,8 @@ describe('CLI against the local stack: rotate', () => {
     const run = await cli('rotate', '--secret-id', seeded.name, '--wait', '--timeout', '30');
     // Assess
     const now = versions(seeded.name);
-    expect(run.out).toContain(`Rotation complete: AWSCURRENT is version ${now.current.id} (${now.current.secret!.slice(-4)}).`);
+    expect(run.out).toContain(`Rotation complete: AWSCURRENT is version ${now.current.id}.`);
+    expect(run.out).toMatch(new RegExp(`AWSCURRENT +${now.current.id} +${now.current.secret!.slice(-4)}`));
     expectConsistent(seeded, run);
     expect(now.previous!.id).toBe(old.id);
     expect(stack.stytch.isAccepted(seeded.clientId, old.secret!)).toBe(false);
@@ -437,8 +440,11 @@ describe('CLI against the local stack: configuration and processes', () => {
       expect(run.out).toContain(
         `fix: npm run cli -- recover --secret-id ${seeded.arn} --credentials-secret-id ${CREDENTIALS_SECRET_NAME} --endpoint-url ${stack.secretsManagerUrl} --region us-east-1 --yes`,
       );
+      // No rotation function is attached to ask: status still shows the versions, and names the flags.
       expect(noCredentials.code).toBe(3);
-      expect(noCredentials.err).toContain('--credentials-secret-id');
+      expect(noCredentials.out).toContain('Verdict: credentials-unknown (exit 3)');
+      expect(noCredentials.out).toContain(`fix: npm run cli -- status --secret-id ${seeded.name} --endpoint-url ${stack.secretsManagerUrl} --credentials-secret-id <id>`);
+      expect(noCredentials.out).toMatch(/AWSCURRENT +\S+ +\S{4}/);
     } finally {
       process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = saved.endpoint;
       process.env.STYTCH_CREDENTIALS_SECRET_ID = saved.credentials;
