@@ -243,6 +243,51 @@ describe('Fidelity: official stytch SDK against the Stytch emulator', () => {
       expectStytchError(error, 401, 'invalid_client');
     });
 
+    it('token issues a JWT that authenticateToken verifies against the project JWKS, with its client and scopes', async () => {
+      // Act: what an app does: get a token, then check it locally (the SDK fetches
+      // /v1/sessions/jwks/{project_id} and verifies signature, issuer, audience, expiry).
+      const token = await client.m2m.token({ client_id: m2m.client_id, client_secret: m2m.client_secret, scopes: ['read:users'] });
+      const all = await client.m2m.token({ client_id: m2m.client_id, client_secret: m2m.client_secret });
+      const checked = await client.m2m.authenticateToken({ access_token: token.access_token, required_scopes: ['read:users'] });
+
+      // Assess
+      expect(checked).toEqual({ client_id: m2m.client_id, scopes: ['read:users'], custom_claims: {} });
+      expect((await client.m2m.authenticateToken({ access_token: all.access_token })).scopes).toEqual(['read:users', 'write:users']);
+      const missing = await thrown(() => client.m2m.authenticateToken({ access_token: token.access_token, required_scopes: ['write:users'] }));
+      expect(missing).toMatchObject({ code: 'missing_scopes' });
+      expect(emulator.requests.map((r) => r.operation)).toContain('sessions.jwks');
+    });
+
+    it('authenticateToken rejects a token of another project, a tampered token and an expired one', async () => {
+      // Prepare
+      const other = emulator.createProject();
+      const otherClient = emulator.createM2MClient(other.projectId, { scopes: ['read:users'] });
+      const foreign = await sdkClient(other).m2m.token({ client_id: otherClient.client_id, client_secret: otherClient.client_secret });
+      const own = await client.m2m.token({ client_id: m2m.client_id, client_secret: m2m.client_secret });
+      const [header, payload, signature] = own.access_token.split('.');
+      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as Record<string, unknown>;
+      const tampered = [header, Buffer.from(JSON.stringify({ ...claims, scope: 'admin' })).toString('base64url'), signature].join('.');
+
+      // Act and assess: wrong audience and issuer; bad signature; past its expiry.
+      for (const access_token of [foreign.access_token, tampered]) {
+        expect(await thrown(() => client.m2m.authenticateToken({ access_token })), access_token.slice(0, 12)).toMatchObject({ code: 'jwt_invalid' });
+      }
+      // A token issued two hours ago (an emulator whose clock is behind) has expired.
+      const past = new StytchEmulator({ now: () => Date.now() - 2 * 3600_000 });
+      const pastServer = await past.listen();
+      try {
+        const pastProject = past.createProject();
+        const pastClient = past.createM2MClient(pastProject.projectId, { scopes: ['read:users'] });
+        const sdk = sdkClient(pastProject, `${pastServer.url}/`);
+        const old = await sdk.m2m.token({ client_id: pastClient.client_id, client_secret: pastClient.client_secret });
+        expect(await thrown(() => sdk.m2m.authenticateToken({ access_token: old.access_token }))).toMatchObject({ code: 'jwt_invalid' });
+      } finally {
+        await pastServer.close();
+      }
+      expect(claims).toMatchObject({ iss: `stytch.com/${project.projectId}`, aud: [project.projectId], sub: m2m.client_id });
+      expect((claims.exp as number) - (claims.iat as number)).toBe(own.expires_in);
+    });
+
     it('token does not need the project secret', async () => {
       const withWrongProjectSecret = sdkClient({ projectId: project.projectId, secret: 'secret-test-wrong' });
 

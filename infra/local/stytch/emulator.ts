@@ -15,6 +15,7 @@
  * Invariant V (no secret leaves the vault) applies here too: `requests` keeps
  * no bodies or headers, and error messages name ids and types only.
  */
+import { generateKeyPairSync, type KeyObject, randomUUID, sign as cryptoSign } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen } from '../listen.js';
 import {
@@ -47,6 +48,7 @@ export type Operation =
   | 'm2m.rotate'
   | 'm2m.rotate_cancel'
   | 'm2m.token'
+  | 'sessions.jwks'
   | 'unknown';
 
 export interface Fault {
@@ -101,17 +103,25 @@ const OPERATIONS: readonly Operation[] = [
   'm2m.rotate',
   'm2m.rotate_cancel',
   'm2m.token',
+  'sessions.jwks',
   'unknown',
 ];
 const FAULT_MODES: ReadonlyArray<Fault['mode']> = ['before', 'after', 'drop', 'delay'];
 const DEFAULT_DELAY_MS = 1000;
 const TOKEN_LIFETIME_SECONDS = 3600;
 
+interface SigningKey {
+  kid: string;
+  privateKey: KeyObject;
+  jwk: Record<string, string>;
+}
+let sharedSigningKey: SigningKey | undefined;
+
 type ClientAction = 'get' | 'rotate_start' | 'rotate' | 'rotate_cancel';
 
 type Route =
-  | { operation: Exclude<Operation, 'm2m.token' | 'unknown'>; kind: ClientKind; action: ClientAction; clientId: string }
-  | { operation: 'm2m.token'; projectId: string }
+  | { operation: Exclude<Operation, 'm2m.token' | 'sessions.jwks' | 'unknown'>; kind: ClientKind; action: ClientAction; clientId: string }
+  | { operation: 'm2m.token' | 'sessions.jwks'; projectId: string }
   | { operation: 'unknown' };
 
 /** What both entry points hand to the shared handler. */
@@ -346,7 +356,7 @@ export class StytchEmulator {
       return { kind: 'response', response };
     };
 
-    const projectKey = route.operation === 'm2m.token' ? route.projectId : (parseBasic(req.headers)?.user ?? '');
+    const projectKey = 'projectId' in route ? route.projectId : (parseBasic(req.headers)?.user ?? '');
     if (!this.#takeRateLimitToken(projectKey)) {
       const message = 'Too many requests. Slow down and retry with exponential backoff.';
       return respond(errorResponse(route, this.#newRequestId(), 429, 'too_many_requests', message));
@@ -390,6 +400,8 @@ export class StytchEmulator {
           return errorResponse(route, requestId, 404, 'route_not_found', `No route for ${req.method} ${pathOf(req)}.`);
         case 'm2m.token':
           return this.#token(route.projectId, req, requestId);
+        case 'sessions.jwks':
+          return jsonResponse(200, { keys: [this.#signingKey(route.projectId).jwk], request_id: requestId, status_code: 200 });
         default:
           return this.#manageClient(route, req, requestId);
       }
@@ -462,13 +474,47 @@ export class StytchEmulator {
         throw new EmulatedApiError(400, 'invalid_scope', `The client is not granted the scopes: ${missing.join(' ')}.`);
       }
     }
+    // A JWT signed with the project's key, as Stytch issues it: an app can check it
+    // locally against the project's JWKS (the official SDK's m2m.authenticateToken).
+    const issuedAt = Math.floor(this.#now() / 1000);
+    const granted = scope ? scope.split(' ').filter((s) => s !== '') : client.scopes;
+    const accessToken = this.#signJwt(projectId, {
+      aud: [projectId],
+      exp: issuedAt + TOKEN_LIFETIME_SECONDS,
+      iat: issuedAt,
+      iss: `stytch.com/${projectId}`,
+      nbf: issuedAt,
+      scope: granted.join(' '),
+      sub: client.clientId,
+    });
     return jsonResponse(200, {
-      access_token: this.#model.randomBytes(32).toString('base64url'),
+      access_token: accessToken,
       token_type: 'bearer',
       expires_in: TOKEN_LIFETIME_SECONDS,
       request_id: requestId,
       status_code: 200,
     });
+  }
+
+  /**
+   * The project's RS256 signing key. One key pair serves every project of the process
+   * (made once: RSA key generation costs ~100 ms, and tests create many projects);
+   * a token still names its project in iss and aud, which the SDK checks.
+   */
+  #signingKey(_projectId: string): SigningKey {
+    sharedSigningKey ??= (() => {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const kid = `jwk-test-${randomUUID()}`;
+      return { kid, privateKey, jwk: { ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), kid, alg: 'RS256', use: 'sig' } };
+    })();
+    return sharedSigningKey;
+  }
+
+  #signJwt(projectId: string, claims: Record<string, unknown>): string {
+    const key = this.#signingKey(projectId);
+    const encode = (part: unknown) => Buffer.from(JSON.stringify(part)).toString('base64url');
+    const signingInput = `${encode({ alg: 'RS256', kid: key.kid, typ: 'JWT' })}.${encode(claims)}`;
+    return `${signingInput}.${cryptoSign('sha256', Buffer.from(signingInput), key.privateKey).toString('base64url')}`;
   }
 
   #faultResponse(route: Route, fault: Fault): WireResponse {
@@ -509,6 +555,7 @@ export class StytchEmulator {
 
 const CLIENT_ROUTE = /^\/v1\/(connected_apps|m2m)\/clients\/([^/]+)(\/secrets\/rotate(?:\/(start|cancel))?)?$/;
 const TOKEN_ROUTE = /^\/v1\/public\/([^/]+)\/oauth2\/token$/;
+const JWKS_ROUTE = /^\/v1\/sessions\/jwks\/([^/]+)$/;
 
 /** Exact paths only: a trailing slash or doubled slash is a 404, as a strict server would answer. */
 function matchRoute(method: string, pathname: string): Route {
@@ -531,6 +578,12 @@ function matchRoute(method: string, pathname: string): Route {
   if (token && method === 'POST') {
     const projectId = safeDecode(token[1]!);
     if (projectId !== undefined) return { operation: 'm2m.token', projectId };
+  }
+  // Public, like the token endpoint: what apps fetch to check tokens locally.
+  const jwks = JWKS_ROUTE.exec(pathname);
+  if (jwks && method === 'GET') {
+    const projectId = safeDecode(jwks[1]!);
+    if (projectId !== undefined) return { operation: 'sessions.jwks', projectId };
   }
   return { operation: 'unknown' };
 }
