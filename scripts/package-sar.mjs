@@ -1,4 +1,5 @@
 // npm run package:sar -- --author NAME [--source-code-url URL] [--home-page-url URL] [--out DIR]
+// npm run package:sar -- --cdk-only      (only cdk/assets/, for the CDK construct)
 //
 // The install paths beyond serverless.yml, generated from serverless.yml itself so that
 // no second copy of the stack (its role above all) can drift:
@@ -145,6 +146,17 @@ export function samTemplate(portable, metadata) {
   };
 }
 
+/** The portable template as the CDK construct includes it: the construct puts its asset where this placeholder is. */
+export function cdkTemplate(portable) {
+  const template = structuredClone(portable);
+  template.Resources[FUNCTION_LOGICAL_ID].Properties = {
+    Code: { S3Bucket: CDK_CODE_PLACEHOLDER, S3Key: ZIP_NAME },
+    ...template.Resources[FUNCTION_LOGICAL_ID].Properties,
+  };
+  return template;
+}
+export const CDK_CODE_PLACEHOLDER = 'replaced-by-the-cdk-asset';
+
 // The Serverless Application Repository's limits (CreateApplication API reference).
 const AUTHOR = /^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?$/;
 const URL = /^https:\/\/\S+$/;
@@ -210,14 +222,16 @@ async function main() {
       out: { type: 'string', default: 'dist/sar' },
       'cdk-assets': { type: 'string', default: 'cdk/assets' },
       'skip-build': { type: 'boolean', default: false },
+      // Only the CDK construct's assets (its build and tests): no SAR folder, no author.
+      'cdk-only': { type: 'boolean', default: false },
     },
     strict: true,
   });
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const metadata = applicationMetadata(
-    { author: values.author, sourceCodeUrl: values['source-code-url'], homePageUrl: values['home-page-url'] },
-    pkg,
-  );
+  const cdkOnly = values['cdk-only'];
+  const metadata = cdkOnly
+    ? undefined
+    : applicationMetadata({ author: values.author, sourceCodeUrl: values['source-code-url'], homePageUrl: values['home-page-url'] }, pkg);
   if (!values['skip-build']) await run(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT });
 
   const work = mkdtempSync(join(tmpdir(), 'stytch-rotation-sar-'));
@@ -225,21 +239,22 @@ async function main() {
     const portable = portableTemplate(await oslsPackage(work));
     const zip = join(work, 'package', ZIP_NAME);
 
-    const out = resolve(values.out);
-    rmSync(out, { recursive: true, force: true });
-    mkdirSync(out, { recursive: true });
-    const sam = samTemplate(portable, metadata);
-    writeFileSync(join(out, 'template.json'), `${JSON.stringify(sam, null, 2)}\n`);
-    copyFileSync(zip, join(out, ZIP_NAME));
-    copyFileSync(join(ROOT, 'LICENSE'), join(out, 'LICENSE'));
-    writeFileSync(join(out, 'README.md'), applicationReadme(sam));
+    if (metadata) {
+      const out = resolve(values.out);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      const sam = samTemplate(portable, metadata);
+      writeFileSync(join(out, 'template.json'), `${JSON.stringify(sam, null, 2)}\n`);
+      copyFileSync(zip, join(out, ZIP_NAME));
+      copyFileSync(join(ROOT, 'LICENSE'), join(out, 'LICENSE'));
+      writeFileSync(join(out, 'README.md'), applicationReadme(sam));
+      console.log(`SAR application ${metadata.Name} ${metadata.SemanticVersion} in ${relative(process.cwd(), out) || '.'}/ (template.json, ${ZIP_NAME}, README.md, LICENSE)`);
+    }
 
     const assets = resolve(values['cdk-assets']);
     mkdirSync(assets, { recursive: true });
-    writeFileSync(join(assets, 'template.json'), `${JSON.stringify(portable, null, 2)}\n`);
+    writeFileSync(join(assets, 'template.json'), `${JSON.stringify(cdkTemplate(portable), null, 2)}\n`);
     copyFileSync(zip, join(assets, ZIP_NAME));
-
-    console.log(`SAR application ${metadata.Name} ${metadata.SemanticVersion} in ${relative(process.cwd(), out) || '.'}/ (template.json, ${ZIP_NAME}, README.md, LICENSE)`);
     console.log(`CDK construct assets in ${relative(process.cwd(), assets) || '.'}/`);
   } finally {
     rmSync(work, { recursive: true, force: true });
