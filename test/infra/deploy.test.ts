@@ -48,6 +48,8 @@ const ALL_SECRETS = `${SM}:*`;
 const SUBNETS = 'subnet-0123456789abcdef0,subnet-0fedcba9876543210';
 const SECURITY_GROUP = 'sg-0123456789abcdef0';
 const BOUNDARY = `arn:aws:iam::${ACCOUNT}:policy/platform-boundary`;
+// A deployer's own topic for the alerts (alertsTopicArn).
+const EXISTING_TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:platform-alerts`;
 // A deployer's own key for the alerts topic (alertsKmsKeyArn).
 const OWN_ALERTS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5678efab-56ef-78ab-90cd-5678901234ef`;
 
@@ -809,7 +811,25 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         detail: { eventName: ['RotationFailed', 'TestRotationFailed', 'RotationAbandoned'] },
       });
       expect(rule.Properties.State).toBe('ENABLED');
-      expect(rule.Properties.Targets).toEqual([{ Id: 'rotation-alerts-topic', Arn: { Ref: 'RotationAlertsTopic' } }]);
+      expect(new Evaluation(template).resolve(rule.Properties.Targets ?? null)).toEqual([{ Id: 'rotation-alerts-topic', Arn: TOPIC_ARN }]);
+    });
+
+    it('sends everything to an existing topic instead when given one, and leaves its policy and key alone', () => {
+      // Prepare
+      const evaluation = new Evaluation(template, { AlertsTopicArn: EXISTING_TOPIC });
+      const resolved = (id: string) => evaluation.resolve(resource(id).Properties) as JsonObject;
+
+      // Assess: no topic, no key, and above all no TopicPolicy, which would replace the
+      // policy its owner gave it.
+      for (const id of ['RotationAlertsTopic', 'RotationAlertsKey', 'RotationAlertsTopicPolicy']) expect(evaluation.creates(id), id).toBe(false);
+      expect(resolved('RotationFailureRule').Targets).toEqual([{ Id: 'rotation-alerts-topic', Arn: EXISTING_TOPIC }]);
+      expect(resolved('RotateStytchSecretErrorsAlarm').AlarmActions).toEqual([EXISTING_TOPIC]);
+      expect(resolved('RotationAlertsEmail').TopicArn).toEqual(EXISTING_TOPIC);
+      expect(evaluation.resolve(template.Outputs.RotationAlertsTopicArn?.Value ?? null)).toBe(EXISTING_TOPIC);
+      expect(template.Outputs.RotationAlertsKeyArn?.Condition).toBe('CreatesAlertsTopic');
+      // Only a topic ARN is taken.
+      expect(() => new Evaluation(template, { AlertsTopicArn: 'rotation-alerts' })).toThrow(/AlertsTopicArn/);
+      expect(new Evaluation(template).creates('RotationAlertsTopicPolicy')).toBe(true);
     });
 
     it('lets only that rule and the errors alarm publish to the topic', () => {
@@ -1013,7 +1033,6 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         const output = template.Outputs.RotationAlertsKeyArn;
 
         expect(output).toBeDefined();
-        expect(output?.Condition).toBeUndefined();
         expect(new Evaluation(template).resolve(output?.Value ?? null)).toBe(STACK_ALERTS_KEY);
         expect(new Evaluation(template, { AlertsKmsKeyArn: OWN_ALERTS_KEY }).resolve(output?.Value ?? null)).toBe(OWN_ALERTS_KEY);
       });
@@ -1110,6 +1129,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       'vpc-only': { ...off, SubnetIds: SUBNETS, SecurityGroupIds: SECURITY_GROUP },
       'tag-and-example': { ...off, RotatedSecretTagValue: 'stytch-prod', CreateExampleSecret: 'true' },
       'reserved-and-boundary': { ...off, ReservedConcurrency: '10', PermissionsBoundaryArn: BOUNDARY },
+      'existing-alerts-topic-and-email': { ...off, AlertsTopicArn: EXISTING_TOPIC, AlarmEmail: 'rotation-alerts@example.com' },
     };
     const files = [
       join(packageDir, 'cloudformation-template-update-stack.json'),
