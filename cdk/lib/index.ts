@@ -7,9 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import { CfnInclude } from 'aws-cdk-lib/cloudformation-include';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -17,6 +18,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 
 const ASSETS = join(dirname(fileURLToPath(import.meta.url)), '..', 'assets');
@@ -73,7 +75,15 @@ export interface StytchSecretRotationProps {
    */
   readonly kmsKeys?: kms.IKey[];
   /**
-   * E-mail address subscribed to the alerts topic the construct creates.
+   * Topic to send rotation failures and the function's error alarm to, instead of one
+   * the construct creates. The construct adds to its policy (and its key's, if the CDK
+   * manages them) that the failure rule and the alarm may publish; an imported topic's
+   * owner must allow events.amazonaws.com and cloudwatch.amazonaws.com themselves.
+   * @default a topic (with its own KMS key) created by the construct
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * E-mail address subscribed to the alerts topic.
    * @default no subscription
    */
   readonly alarmEmail?: string;
@@ -193,6 +203,8 @@ export class StytchSecretRotation extends Construct {
     fn.code = { s3Bucket: code.s3BucketName, s3Key: code.s3ObjectKey };
     const role = this.template.getResource(ROLE_ID) as iam.CfnRole;
 
+    if (props.alarmTopic) this.allowAlertsTo(props.alarmTopic);
+
     // Imported views: the role's statements are the template's own, and nothing the
     // CDK grants on these (RotationSchedule, grantInvoke) adds to them.
     this.role = iam.Role.fromRoleArn(this, 'Role', role.attrArn, { mutable: false });
@@ -231,6 +243,44 @@ export class StytchSecretRotation extends Construct {
       });
     }
     return schedule;
+  }
+
+  /**
+   * What the template's own topic policy and key policy grant (infra/alerts.yml), on
+   * the given topic: the failure rule and the errors alarm may publish, nothing else.
+   */
+  private allowAlertsTo(topic: sns.ITopic): void {
+    const rule = this.template.getResource('RotationFailureRule') as events.CfnRule;
+    const alarm = this.template.getResource('RotateStytchSecretErrorsAlarm') as cloudwatch.CfnAlarm;
+    const publishers = [
+      { sid: 'StytchRotationFailureEvents', service: 'events.amazonaws.com', source: rule.attrArn },
+      { sid: 'StytchRotationErrorsAlarm', service: 'cloudwatch.amazonaws.com', source: alarm.attrArn },
+    ];
+    const added = publishers.map(({ sid, service, source }) =>
+      topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: { ArnEquals: { 'aws:SourceArn': source } },
+        }),
+      ).statementAdded,
+    );
+    if (!added.every(Boolean)) {
+      Annotations.of(this).addWarningV2(
+        'stytch-secret-rotation:alarmTopicPolicy',
+        `alarmTopic ${topic.node.path} is imported: its policy must let events.amazonaws.com (the rule) and cloudwatch.amazonaws.com (the alarm) publish, or alerts are dropped.`,
+      );
+    }
+    // EventBridge cannot use aws:SourceArn in a key policy for SNS (infra/alerts.yml).
+    topic.masterKey?.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: publishers.map(({ service }) => new iam.ServicePrincipal(service)),
+        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+        resources: ['*'],
+      }),
+    );
   }
 
   private parametersFrom(props: StytchSecretRotationProps): Record<string, ParameterValue> {
@@ -278,7 +328,11 @@ export class StytchSecretRotation extends Construct {
       values.SecurityGroupIds = groups.map((group) => group.securityGroupId);
     }
     if (props.alarmEmail !== undefined) values.AlarmEmail = props.alarmEmail;
+    if (props.alertsKey && props.alarmTopic) {
+      throw new Error('StytchSecretRotation: alertsKey encrypts the topic the construct creates; with alarmTopic, encrypt that topic yourself.');
+    }
     if (props.alertsKey) values.AlertsKmsKeyArn = props.alertsKey.keyArn;
+    if (props.alarmTopic) values.AlertsTopicArn = props.alarmTopic.topicArn;
     if (props.permissionsBoundary) values.PermissionsBoundaryArn = props.permissionsBoundary.managedPolicyArn;
     if (reserved !== undefined) values.ReservedConcurrency = String(reserved);
     if (props.sweepSchedule) values.SweepSchedule = props.sweepSchedule.expressionString;

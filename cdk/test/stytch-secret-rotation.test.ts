@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Match, Template as Assertions } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template as Assertions } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Evaluation, findCfnLint, policyStatements, type Statement, type Template } from '../../test/helpers/cfn.js';
 import {
@@ -159,6 +160,43 @@ describe('Construct: StytchSecretRotation', () => {
     });
   });
 
+  describe('Prop: alarmTopic', () => {
+    it('sends alerts to the given topic, letting only the rule and the alarm publish, and creates no topic of its own', () => {
+      // Act
+      const { template } = synth((stack) => ({ alarmTopic: new sns.Topic(stack, 'PlatformAlerts', { masterKey: new kms.Key(stack, 'AlertsKey') }), alarmEmail: 'oncall@example.com' }));
+
+      // Assess
+      const topic = { Ref: Match.stringLikeRegexp('^PlatformAlerts') };
+      template.resourceCountIs('AWS::SNS::Topic', 1);
+      expect(Object.keys(template.findResources('AWS::SNS::Topic'))[0]).toMatch(/^PlatformAlerts/);
+      expect(template.findResources('AWS::KMS::Key', { Properties: { Description: Match.stringLikeRegexp('alerts topic') } })).toEqual({});
+      template.hasResourceProperties('AWS::Events::Rule', { Targets: [{ Id: 'rotation-alerts-topic', Arn: topic }] });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic] });
+      template.hasResourceProperties('AWS::SNS::Subscription', { TopicArn: topic, Endpoint: 'oncall@example.com' });
+      template.resourceCountIs('AWS::SNS::TopicPolicy', 1);
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: {
+          Statement: [
+            Match.objectLike({ Principal: { Service: 'events.amazonaws.com' }, Action: 'sns:Publish', Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['RotationFailureRule', 'Arn'] } } } }),
+            Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['RotateStytchSecretErrorsAlarm', 'Arn'] } } } }),
+          ],
+        },
+      });
+      template.hasResourceProperties('AWS::KMS::Key', {
+        KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Action: ['kms:GenerateDataKey*', 'kms:Decrypt'], Principal: { Service: ['events.amazonaws.com', 'cloudwatch.amazonaws.com'] } })]) },
+      });
+    });
+
+    it('warns that an imported topic\'s owner must let the rule and the alarm publish', () => {
+      // Act
+      const { stack } = synth((scope) => ({ alarmTopic: sns.Topic.fromTopicArn(scope, 'Imported', 'arn:aws:sns:us-east-1:123456789012:platform-alerts') }));
+
+      // Assess
+      Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('alarmTopic .* is imported: its policy must let events.amazonaws.com'));
+      Assertions.fromStack(stack).resourceCountIs('AWS::SNS::TopicPolicy', 0);
+    });
+  });
+
   describe('props', () => {
     it.each<[string, (stack: Stack) => Partial<StytchSecretRotationProps>, RegExp]>([
       [
@@ -170,7 +208,12 @@ describe('Construct: StytchSecretRotation', () => {
       ['a reserved concurrency of 0', () => ({ reservedConcurrency: 0 }), /reservedConcurrency must be a whole number from 1 to 9999/],
       ['a function name with spaces', () => ({ functionName: 'my rotation' }), /functionName "my rotation" must be/],
       ['subnets without a VPC', () => ({ vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }), /vpcSubnets and securityGroups need vpc/],
-      ['an alarm e-mail? no: a bad log level', () => ({ logLevel: 'LOUD' as never }), /"LOUD" is not a valid LogLevel/],
+      ['a bad log level', () => ({ logLevel: 'LOUD' as never }), /"LOUD" is not a valid LogLevel/],
+      [
+        'a key for the alerts topic with a topic of its own',
+        (stack) => ({ alarmTopic: new sns.Topic(stack, 'Alerts'), alertsKey: new kms.Key(stack, 'AlertsKey') }),
+        /alertsKey encrypts the topic the construct creates; with alarmTopic, encrypt that topic yourself/,
+      ],
     ])('refuses %s with a message saying what to do', (_name, props, message) => {
       // Act / Assess
       expect(() => synth(props)).toThrow(message);

@@ -115,6 +115,7 @@ describe.skipIf(gate.skip)(gate.title('Serverless Application Repository package
     ['with the defaults', {}],
     ['with every option on', EVERY_OPTION],
     ['with an existing credentials secret', { ExistingCredentialsSecretArn: EXISTING_CREDENTIALS, AlertsKmsKeyArn: EVERY_OPTION.KmsKeyArn ?? '' }],
+    ['with an existing alerts topic', { AlertsTopicArn: 'arn:aws:sns:us-east-1:123456789012:platform-alerts', AlarmEmail: 'oncall@example.com' }],
   ])('transformed by aws-sam-translator, %s', (_name, parameters: Record<string, string>) => {
     it('creates the resources serverless.yml creates, with the same properties', () => {
       // Prepare
