@@ -6,11 +6,23 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isScheduledEvent, scheduledEventSchema } from '../../functions/lib/schemas.js';
+import {
+  asList,
+  Evaluation as TemplateEvaluation,
+  findCfnLint,
+  type Json,
+  type JsonObject,
+  policyStatements,
+  type Resource,
+  type Statement,
+  type Template,
+  zipEntries,
+} from '../helpers/cfn.js';
 
 const run = promisify(execFile);
 
@@ -36,6 +48,8 @@ const ALL_SECRETS = `${SM}:*`;
 const SUBNETS = 'subnet-0123456789abcdef0,subnet-0fedcba9876543210';
 const SECURITY_GROUP = 'sg-0123456789abcdef0';
 const BOUNDARY = `arn:aws:iam::${ACCOUNT}:policy/platform-boundary`;
+// A deployer's own topic for the alerts (alertsTopicArn).
+const EXISTING_TOPIC = `arn:aws:sns:${REGION}:${ACCOUNT}:platform-alerts`;
 // A deployer's own key for the alerts topic (alertsKmsKeyArn).
 const OWN_ALERTS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5678efab-56ef-78ab-90cd-5678901234ef`;
 
@@ -98,211 +112,12 @@ const PACKAGE_PARAMS = {
 };
 
 // ---------------------------------------------------------------------------------
-// A CloudFormation template, and an evaluator for the intrinsics it uses.
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
-interface Resource {
-  Type: string;
-  Condition?: string;
-  DependsOn?: string | string[];
-  Properties: JsonObject;
-  DeletionPolicy?: string;
-  UpdateReplacePolicy?: string;
-}
-interface Template {
-  Parameters: Record<
-    string,
-    { Type: string; Default?: string | number; AllowedValues?: Json[]; AllowedPattern?: string; MinValue?: number; MaxValue?: number }
-  >;
-  Conditions: Record<string, Json>;
-  Resources: Record<string, Resource>;
-  Outputs: Record<string, { Value: Json; Condition?: string }>;
-}
-
-const NO_VALUE = Symbol('AWS::NoValue');
-type Resolved = Json | string[] | typeof NO_VALUE;
-
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** Evaluates a template for one set of parameter values, as CloudFormation would. */
-class Evaluation {
-  private readonly parameters: Record<string, string | string[]> = {};
-
-  constructor(
-    readonly template: Template,
-    overrides: Record<string, string> = {},
-  ) {
-    for (const [name, spec] of Object.entries(template.Parameters)) {
-      const raw = overrides[name] ?? (spec.Default === undefined ? undefined : String(spec.Default));
-      if (raw === undefined) throw new Error(`parameter ${name} has no value`);
-      if (spec.AllowedValues && !spec.AllowedValues.map(String).includes(raw)) {
-        throw new Error(`parameter ${name}: ${raw} is not an allowed value`);
-      }
-      if (spec.AllowedPattern && !new RegExp(spec.AllowedPattern).test(raw)) {
-        throw new Error(`parameter ${name}: ${raw} does not match ${spec.AllowedPattern}`);
-      }
-      if (spec.Type === 'Number') {
-        const value = Number(raw);
-        if (raw.trim() === '' || Number.isNaN(value)) throw new Error(`parameter ${name}: ${raw} is not a number`);
-        if (spec.MinValue !== undefined && value < spec.MinValue) throw new Error(`parameter ${name}: ${raw} is below ${spec.MinValue}`);
-        if (spec.MaxValue !== undefined && value > spec.MaxValue) throw new Error(`parameter ${name}: ${raw} is above ${spec.MaxValue}`);
-      }
-      this.parameters[name] = spec.Type === 'CommaDelimitedList' ? raw.split(',') : raw;
-    }
+/** The evaluator of test/helpers/cfn.ts, in this file's world. */
+class Evaluation extends TemplateEvaluation {
+  constructor(template: Template, overrides: Record<string, string> = {}) {
+    super(template, overrides, { refs: REFS, getAtts: GET_ATTS, pseudo: PSEUDO });
   }
-
-  condition(name: string): boolean {
-    const definition = this.template.Conditions[name];
-    if (definition === undefined) throw new Error(`no condition ${name}`);
-    return this.test(definition);
-  }
-
-  /** Whether the stack has this resource for these parameters. */
-  creates(logicalId: string): boolean {
-    const resource = this.template.Resources[logicalId];
-    if (!resource) throw new Error(`no resource ${logicalId}`);
-    return resource.Condition === undefined || this.condition(resource.Condition);
-  }
-
-  resolve(node: Json): Resolved {
-    if (Array.isArray(node)) {
-      return node.map((item) => this.resolve(item)).filter((item) => item !== NO_VALUE) as Json[];
-    }
-    if (!isObject(node)) return node;
-    const keys = Object.keys(node);
-    const [key] = keys;
-    if (keys.length === 1 && key !== undefined && (key === 'Ref' || key.startsWith('Fn::'))) {
-      return this.intrinsic(key, node[key] ?? null);
-    }
-    const out: JsonObject = {};
-    for (const [name, value] of Object.entries(node)) {
-      const resolved = this.resolve(value);
-      if (resolved !== NO_VALUE) out[name] = resolved as Json;
-    }
-    return out;
-  }
-
-  private test(node: Json): boolean {
-    if (!isObject(node)) throw new Error(`not a condition: ${JSON.stringify(node)}`);
-    if ('Condition' in node) return this.condition(String(node.Condition));
-    const [[fn, args] = []] = Object.entries(node);
-    if (!Array.isArray(args)) throw new Error(`bad condition ${JSON.stringify(node)}`);
-    switch (fn) {
-      case 'Fn::Equals':
-        return JSON.stringify(this.resolve(args[0] ?? null)) === JSON.stringify(this.resolve(args[1] ?? null));
-      case 'Fn::Not':
-        return !this.test(args[0] ?? null);
-      case 'Fn::And':
-        return args.every((arg) => this.test(arg));
-      case 'Fn::Or':
-        return args.some((arg) => this.test(arg));
-      default:
-        throw new Error(`unsupported condition function ${fn}`);
-    }
-  }
-
-  private ref(name: string): string | string[] | typeof NO_VALUE {
-    if (name === 'AWS::NoValue') return NO_VALUE;
-    const pseudo = PSEUDO[name];
-    if (pseudo !== undefined) return pseudo;
-    const parameter = this.parameters[name];
-    if (parameter !== undefined) return parameter;
-    if (!this.creates(name)) throw new Error(`Ref to ${name}, which these parameters do not create`);
-    const value = REFS[name];
-    if (value === undefined) throw new Error(`no physical id for Ref ${name} in the test`);
-    return value;
-  }
-
-  private getAtt(logicalId: string, attribute: string): string {
-    if (!this.creates(logicalId)) throw new Error(`GetAtt on ${logicalId}, which these parameters do not create`);
-    const value = GET_ATTS[`${logicalId}.${attribute}`];
-    if (value === undefined) throw new Error(`no value for GetAtt ${logicalId}.${attribute} in the test`);
-    return value;
-  }
-
-  private string(node: Json): string {
-    const value = this.resolve(node);
-    if (typeof value !== 'string') throw new Error(`expected a string, got ${JSON.stringify(value)}`);
-    return value;
-  }
-
-  private list(node: Json): string[] {
-    const value = this.resolve(node);
-    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-      throw new Error(`expected a list of strings, got ${JSON.stringify(value)}`);
-    }
-    return value as string[];
-  }
-
-  private intrinsic(fn: string, args: Json): Resolved {
-    const list = Array.isArray(args) ? args : [];
-    switch (fn) {
-      case 'Ref':
-        return this.ref(String(args));
-      case 'Fn::GetAtt':
-        return this.getAtt(String(list[0]), String(list[1]));
-      case 'Fn::If':
-        return this.resolve((this.condition(String(list[0])) ? list[1] : list[2]) ?? null);
-      case 'Fn::Join':
-        return this.list(list[1] ?? null).join(String(list[0]));
-      case 'Fn::Split':
-        return this.string(list[1] ?? null).split(String(list[0]));
-      case 'Fn::Sub': {
-        const text = typeof args === 'string' ? args : String(list[0]);
-        return text.replace(/\$\{([^}!][^}]*)\}/g, (_match, name: string) => {
-          const dot = name.indexOf('.');
-          const value = dot > 0 ? this.getAtt(name.slice(0, dot), name.slice(dot + 1)) : this.ref(name);
-          if (typeof value !== 'string') throw new Error(`Fn::Sub variable ${name} is not a string`);
-          return value;
-        });
-      }
-      default:
-        throw new Error(`unsupported intrinsic ${fn}`);
-    }
-  }
-}
-
-interface Statement {
-  Sid?: string;
-  Effect: 'Allow' | 'Deny';
-  Principal?: Json;
-  Action: string | string[];
-  Resource: string | string[];
-  Condition?: JsonObject;
-}
-
-const asList = (value: string | string[]): string[] => (Array.isArray(value) ? value : [value]);
-
-/** Every policy document in a resolved template: role policies, trust policies, resource policies. */
-function policyStatements(node: Resolved, found: Statement[] = []): Statement[] {
-  if (Array.isArray(node)) for (const item of node) policyStatements(item, found);
-  else if (isObject(node)) {
-    for (const [key, value] of Object.entries(node)) {
-      if ((key === 'PolicyDocument' || key === 'AssumeRolePolicyDocument') && isObject(value)) {
-        found.push(...(value.Statement as unknown as Statement[]));
-      } else policyStatements(value, found);
-    }
-  }
-  return found;
-}
-
-/** File names in a zip archive, read from its central directory. */
-function zipEntries(path: string): string[] {
-  const zip = readFileSync(path);
-  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  const count = zip.readUInt16LE(end + 10);
-  let offset = zip.readUInt32LE(end + 16);
-  const names: string[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const nameLength = zip.readUInt16LE(offset + 28);
-    const extraLength = zip.readUInt16LE(offset + 30);
-    const commentLength = zip.readUInt16LE(offset + 32);
-    names.push(zip.toString('utf8', offset + 46, offset + 46 + nameLength));
-    offset += 46 + nameLength + extraLength + commentLength;
-  }
-  return names;
 }
 
 // IAM prefixes of the AWS SDK clients the code uses.
@@ -393,27 +208,6 @@ const DEPLOYER_CLOUDFORMATION = [
 ];
 
 /** cfn-lint from PATH or pyenv's shims; undefined when it is not installed. */
-async function findCfnLint(): Promise<string | undefined> {
-  const candidates = (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'cfn-lint'));
-  try {
-    const { stdout } = await run('pyenv', ['root']);
-    candidates.push(join(stdout.trim(), 'shims', 'cfn-lint'));
-  } catch {
-    // pyenv is not on PATH: try its default location.
-  }
-  candidates.push(join(process.env.HOME ?? '/root', '.pyenv', 'shims', 'cfn-lint'));
-  for (const candidate of candidates) {
-    if (!existsSync(candidate)) continue;
-    try {
-      await run(candidate, ['--version']);
-      return candidate;
-    } catch {
-      // A pyenv shim for a Python version without cfn-lint: keep looking.
-    }
-  }
-  return undefined;
-}
-
 // ---------------------------------------------------------------------------------
 
 let packageDir: string;
@@ -1017,7 +811,25 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         detail: { eventName: ['RotationFailed', 'TestRotationFailed', 'RotationAbandoned'] },
       });
       expect(rule.Properties.State).toBe('ENABLED');
-      expect(rule.Properties.Targets).toEqual([{ Id: 'rotation-alerts-topic', Arn: { Ref: 'RotationAlertsTopic' } }]);
+      expect(new Evaluation(template).resolve(rule.Properties.Targets ?? null)).toEqual([{ Id: 'rotation-alerts-topic', Arn: TOPIC_ARN }]);
+    });
+
+    it('sends everything to an existing topic instead when given one, and leaves its policy and key alone', () => {
+      // Prepare
+      const evaluation = new Evaluation(template, { AlertsTopicArn: EXISTING_TOPIC });
+      const resolved = (id: string) => evaluation.resolve(resource(id).Properties) as JsonObject;
+
+      // Assess: no topic, no key, and above all no TopicPolicy, which would replace the
+      // policy its owner gave it.
+      for (const id of ['RotationAlertsTopic', 'RotationAlertsKey', 'RotationAlertsTopicPolicy']) expect(evaluation.creates(id), id).toBe(false);
+      expect(resolved('RotationFailureRule').Targets).toEqual([{ Id: 'rotation-alerts-topic', Arn: EXISTING_TOPIC }]);
+      expect(resolved('RotateStytchSecretErrorsAlarm').AlarmActions).toEqual([EXISTING_TOPIC]);
+      expect(resolved('RotationAlertsEmail').TopicArn).toEqual(EXISTING_TOPIC);
+      expect(evaluation.resolve(template.Outputs.RotationAlertsTopicArn?.Value ?? null)).toBe(EXISTING_TOPIC);
+      expect(template.Outputs.RotationAlertsKeyArn?.Condition).toBe('CreatesAlertsTopic');
+      // Only a topic ARN is taken.
+      expect(() => new Evaluation(template, { AlertsTopicArn: 'rotation-alerts' })).toThrow(/AlertsTopicArn/);
+      expect(new Evaluation(template).creates('RotationAlertsTopicPolicy')).toBe(true);
     });
 
     it('lets only that rule and the errors alarm publish to the topic', () => {
@@ -1221,7 +1033,6 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         const output = template.Outputs.RotationAlertsKeyArn;
 
         expect(output).toBeDefined();
-        expect(output?.Condition).toBeUndefined();
         expect(new Evaluation(template).resolve(output?.Value ?? null)).toBe(STACK_ALERTS_KEY);
         expect(new Evaluation(template, { AlertsKmsKeyArn: OWN_ALERTS_KEY }).resolve(output?.Value ?? null)).toBe(OWN_ALERTS_KEY);
       });
@@ -1318,6 +1129,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       'vpc-only': { ...off, SubnetIds: SUBNETS, SecurityGroupIds: SECURITY_GROUP },
       'tag-and-example': { ...off, RotatedSecretTagValue: 'stytch-prod', CreateExampleSecret: 'true' },
       'reserved-and-boundary': { ...off, ReservedConcurrency: '10', PermissionsBoundaryArn: BOUNDARY },
+      'existing-alerts-topic-and-email': { ...off, AlertsTopicArn: EXISTING_TOPIC, AlarmEmail: 'rotation-alerts@example.com' },
     };
     const files = [
       join(packageDir, 'cloudformation-template-update-stack.json'),
