@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveBaseUrl } from '../../functions/lib/config.js';
-import { StytchApiError } from '../../functions/lib/errors.js';
+import { InvalidInputError, isDefinitiveAwsError, isTransient, isTransientStatus, RotationError, StytchApiError, TransientError, VerificationError } from '../../functions/lib/errors.js';
 import { StytchHttp, type CredentialsSource, type FetchFn, type HttpOptions } from '../../functions/lib/stytch/http.js';
 
 /** A scripted Stytch: each call takes the next answer; records what was sent. */
@@ -173,6 +173,139 @@ describe('Class: StytchHttp', () => {
     expect(sent).toHaveLength(2);
     expect(error).toMatchObject({ errorType: 'invalid_response', transient: true });
     expect(error.message).not.toContain('secret-looking');
+  });
+});
+
+describe('Class: StytchHttp, backoff with jitter', () => {
+  it('spreads each retry over [0, base × 2^(n-1)] by the random draw (full jitter), capped at maxDelayMs', async () => {
+    const answers = Array.from({ length: 5 }, () => stytchError(500, 'internal_server_error'));
+    const { fetch, sent } = scripted([...answers, json(200, {})]);
+    const draws = [0.5, 0.25, 0.75, 0.1, 0.9];
+    const { http, sleeps } = client(fetch, { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 1_000, random: () => draws.shift()! });
+    await http.call(get);
+    expect(sent).toHaveLength(6);
+    // 200 × 0.5, 400 × 0.25, 800 × 0.75, min(1000, 1600) × 0.1, min(1000, 3200) × 0.9
+    expect(sleeps).toEqual([100, 100, 600, 100, 900]);
+  });
+
+  it('backs off a 429 with equal jitter above half of a 1 s floor that doubles, so concurrent rotations never retry at once', async () => {
+    const { fetch } = scripted([stytchError(429, 'too_many_requests'), stytchError(429, 'too_many_requests'), stytchError(429, 'too_many_requests'), json(200, {})]);
+    // Each attempt draws twice: the full jitter (lower here), then the equal jitter of the floor.
+    const draws = [0, 0.5, 0, 0.25, 0, 0];
+    const { http, sleeps } = client(fetch, { maxDelayMs: 5_000, random: () => draws.shift()! });
+    await http.call(get);
+    // Floors 1000, 2000, 4000: half of each, plus that half × the draw.
+    expect(sleeps).toEqual([750, 1250, 2000]);
+  });
+
+  it('waits at least a Retry-After, up to maxDelayMs, whatever the jitter draws', async () => {
+    const { fetch } = scripted([json(503, { error_type: 'internal_server_error' }, { 'retry-after': '3' }), json(503, { error_type: 'internal_server_error' }, { 'retry-after': '60' }), json(200, {})]);
+    const { http, sleeps } = client(fetch, { maxDelayMs: 5_000, random: () => 0 });
+    await http.call(get);
+    expect(sleeps).toEqual([3_000, 5_000]);
+  });
+
+  it('logs each retry once with its operation, attempt, status and the rounded delay, and counts it', async () => {
+    const { fetch } = scripted([stytchError(502, 'bad_gateway'), json(200, {})]);
+    const warnings: Array<{ message: string; extra?: Record<string, unknown> }> = [];
+    const retried: string[] = [];
+    const { http } = client(fetch, {
+      random: () => 0.333,
+      logger: { debug: () => undefined, warn: (message, extra) => void warnings.push({ message, ...(extra ? { extra } : {}) }) },
+      onRetry: (operation) => void retried.push(operation),
+    });
+    await http.call(get);
+    expect(retried).toEqual(['connected_app.get']);
+    expect(warnings.map((w) => w.extra)).toEqual([
+      { operation: 'connected_app.get', attempt: 1, statusCode: 502, errorType: 'bad_gateway', requestId: 'request-id-502', delayMs: 67 },
+    ]);
+  });
+});
+
+describe('Function: isTransientStatus (the failure policy: transient errors are retried, never cancelled)', () => {
+  it.each([
+    [0, true],
+    [408, true],
+    [429, true],
+    [500, true],
+    [501, true],
+    [502, true],
+    [503, true],
+    [504, true],
+    [599, true],
+    [400, false],
+    [401, false],
+    [403, false],
+    [404, false],
+    [409, false],
+    [499, false],
+  ])('status %i is transient: %s', (status, transient) => {
+    expect(isTransientStatus(status)).toBe(transient);
+    expect(new StytchApiError({ statusCode: status, errorType: 'x', operation: 'connected_app.get' }).transient).toBe(transient);
+  });
+
+  it('a garbled answer (invalid_response) is transient whatever its status; other error types follow the status', () => {
+    expect(new StytchApiError({ statusCode: 200, errorType: 'invalid_response', operation: 'o' }).transient).toBe(true);
+    expect(new StytchApiError({ statusCode: 400, errorType: 'invalid_response', operation: 'o' }).transient).toBe(true);
+    expect(new StytchApiError({ statusCode: 400, errorType: 'bad_request', operation: 'o' }).transient).toBe(false);
+  });
+
+  it('a plain Stytch 500 and the other 5xx are retried by the client, then surface as transient', async () => {
+    for (const status of [500, 502, 504]) {
+      const { fetch, sent } = scripted([stytchError(status, 'internal_server_error'), stytchError(status, 'internal_server_error')]);
+      const { http } = client(fetch, { maxAttempts: 2 });
+      await expect(http.call(get)).rejects.toMatchObject({ statusCode: status, transient: true });
+      expect(sent).toHaveLength(2);
+    }
+  });
+});
+
+describe('Errors: classes, names and what is transient', () => {
+  it('names each class and marks only TransientError (and transient Stytch errors) transient', () => {
+    const cause = new Error('root');
+    const cases = [
+      [new RotationError('a', { cause }), 'RotationError', false],
+      [new InvalidInputError('b', { cause }), 'InvalidInputError', false],
+      [new VerificationError('c', { cause }), 'VerificationError', false],
+      [new TransientError('d', { cause }), 'TransientError', true],
+    ] as const;
+    for (const [error, name, transient] of cases) {
+      expect(error).toBeInstanceOf(RotationError);
+      expect(error.name).toBe(name);
+      expect(error.transient).toBe(transient);
+      expect(error.cause).toBe(cause);
+      expect(isTransient(error)).toBe(transient);
+    }
+  });
+
+  it('builds a Stytch error message from status, type, message and request id, saying "no response" for status 0', () => {
+    const full = new StytchApiError({ statusCode: 404, errorType: 'client_not_found', errorMessage: 'no such client', requestId: 'r-9', operation: 'm2m.get', retryAfterMs: 2000 });
+    expect(full.message).toBe('Stytch m2m.get failed: 404 client_not_found (no such client) [request_id r-9]');
+    expect(full).toMatchObject({ name: 'StytchApiError', statusCode: 404, errorType: 'client_not_found', requestId: 'r-9', operation: 'm2m.get', retryAfterMs: 2000 });
+    expect(new StytchApiError({ statusCode: 0, errorType: 'network_error', operation: 'm2m.get' }).message).toBe('Stytch m2m.get failed: no response network_error');
+  });
+
+  it.each([
+    'ResourceNotFoundException',
+    'InvalidParameterException',
+    'InvalidRequestException',
+    'ResourceExistsException',
+    'AccessDeniedException',
+    'DecryptionFailure',
+    'EncryptionFailure',
+    'ValidationException',
+    'MalformedPolicyDocumentException',
+  ])('an AWS %s is definitive (a retry will not fix it)', (name) => {
+    const error = Object.assign(new Error('x'), { name });
+    expect(isDefinitiveAwsError(error)).toBe(true);
+    expect(isTransient(error)).toBe(false);
+  });
+
+  it.each(['ThrottlingException', 'InternalServiceError', 'Error', 'TimeoutError'])('an AWS %s, or anything else, is worth a reattempt', (name) => {
+    const error = Object.assign(new Error('x'), { name });
+    expect(isDefinitiveAwsError(error)).toBe(false);
+    expect(isTransient(error)).toBe(true);
+    expect(isTransient('a string thrown')).toBe(true);
   });
 });
 
