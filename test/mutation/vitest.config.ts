@@ -23,6 +23,7 @@ const FIRST_TO_LAST = [
   'test/reliability/bad-input-table.test.ts',
   'test/fidelity/state-table.test.ts',
   'test/reliability/budget.test.ts',
+  'test/cli/recover.test.ts',
   'test/cli/races.test.ts',
   'test/reliability/races.test.ts',
 ];

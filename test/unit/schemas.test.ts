@@ -71,6 +71,7 @@ describe('Schema: the scheduled event', () => {
     expect(isScheduledEvent({ source: 'aws.events' })).toBe(true);
     expect(isScheduledEvent({ source: 'aws.secretsmanager' })).toBe(false);
     expect(isScheduledEvent(null)).toBe(false);
+    expect(isScheduledEvent(undefined)).toBe(false);
     expect(isScheduledEvent('aws.events')).toBe(false);
   });
 });
@@ -84,7 +85,10 @@ describe('Secret ids: echoed only when they look like one (V)', () => {
     ['arn:aws:secretsmanager:us-east-1:123456789012:secret:demo/stytch-client-AbCdEf', true],
     ['arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x', true],
     ['arn:aws:secretsmanager:us-east-1:12345678901:secret:x', false],
-    ['xarn:aws:secretsmanager:us-east-1:123456789012:secret:x ', false],
+    ['xarn:aws:secretsmanager:us-east-1:123456789012:secret:x', false],
+    ['arn:aws:secretsmanager:us-east-1:123456789012:secret:x y', false],
+    [' demo', false],
+    ['demo ', false],
     ['has space', false],
     ['', false],
     ['secret-test-abcdefghijklmnopqrstuvwxyz', false],
