@@ -64,7 +64,7 @@ const GROUPS = {
   // The function, in three groups of a few hundred mutants each: the steps and the failure policy,
   // the retirement sweep, and the handler (event validation, the budget and its reserve).
   rotation: {
-    break: 90,
+    break: 66,
     mutate: ['functions/rotate-stytch-secret/rotation.ts'],
     testFiles: FUNCTION_SUITES,
   },
