@@ -15,6 +15,85 @@ const plan = (spec: StateSpec, cancelRotation = false) => {
   return planRecovery(s, diagnose(s), { cancelRotation });
 };
 
+describe('Function: planRecovery, whole plans exactly', () => {
+  const explanation = (spec: StateSpec, code: string) => diagnose(snapshotOf(spec)).find((v) => v.code === code)!.fix.explanation;
+  const promote = { kind: 'promote-pending', versionId: PEND_VERSION, fromVersionId: CUR_VERSION, last4: 'pppp' } as const;
+  const removePending = { kind: 'remove-pending', versionId: PEND_VERSION } as const;
+
+  it('a rotation in progress: left alone with its explanation, whatever the verdict says', () => {
+    const spec: StateSpec = { cur: 'aaaa', S4: 'aaaa', N4: 'pppp', pending: 'pppp' };
+    expect(plan(spec)).toEqual({ actions: [], notes: [`rotation-in-progress: left alone. ${explanation(spec, 'rotation-in-progress')}`] });
+  });
+
+  it('a drift whose pending secret Stytch holds as current: promoted, never cancelled, even with --cancel-rotation', () => {
+    expect(plan({ cur: 'aaaa', S4: 'pppp', N4: null, pending: 'pppp' }, true)).toEqual({ actions: [promote, removePending], notes: [] });
+  });
+
+  it('a drift whose pending secret is Stytch\'s next: promoted, then completed at Stytch (retiring the unknown current one)', () => {
+    expect(plan({ cur: 'aaaa', S4: 'xxxx', N4: 'pppp', pending: 'pppp' }, true)).toEqual({
+      actions: [promote, { kind: 'complete-at-stytch', nextLast4: 'pppp', retiredLast4: 'xxxx' }, removePending],
+      notes: [],
+    });
+  });
+
+  it('a drift with an orphan: both left alone, each with its explanation', () => {
+    const spec: StateSpec = { cur: 'aaaa', S4: 'xxxx', N4: 'nnnn' };
+    expect(plan(spec)).toEqual({
+      actions: [],
+      notes: [`drift: nothing recover can do safely. ${explanation(spec, 'drift')}`, `orphan-next-secret: left alone. ${explanation(spec, 'orphan-next-secret')}`],
+    });
+  });
+
+  it('a drift ended by promoting Stytch\'s current secret makes the orphan cancellable: promote, cancel, remove', () => {
+    expect(plan({ cur: 'aaaa', S4: 'pppp', N4: 'nnnn', pending: 'pppp' })).toEqual({
+      actions: [promote, { kind: 'cancel-at-stytch', nextLast4: 'nnnn', currentLast4: 'pppp' }, removePending],
+      notes: [],
+    });
+  });
+
+  it('a half-done rotation whose pending version holds the secret it retires: complete, then remove that label', () => {
+    const spec: StateSpec = { cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pending: 'aaaa' };
+    expect(plan(spec)).toEqual({
+      actions: [{ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' }, removePending],
+      notes: [`rotation-in-progress: left alone. ${explanation(spec, 'rotation-in-progress')}`],
+    });
+  });
+
+  it('an overdue window: a note naming retire, no action', () => {
+    const spec: StateSpec = { cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', table: { windowDueInMs: -60_000 } };
+    const verdicts = diagnose(snapshotOf(spec)).map((v) => v.code);
+    const expected = verdicts.includes('retirement-overdue') ? [`retirement-overdue: left to retire (${commands('demo/stytch-client').retire}), which retires the previous secret under the same checks as the sweep.`] : [];
+    expect(plan(spec)).toEqual({ actions: [], notes: expected });
+  });
+
+  it('a binding mismatch: the note says recover --yes refuses, with the explanation', () => {
+    const spec: StateSpec = { cur: 'aaaa', S4: 'aaaa', N4: null, table: { binding: { otherClient: 'connected-app-test-9' } } };
+    expect(plan(spec)).toEqual({ actions: [], notes: [`binding-mismatch: recover --yes refuses to change anything until it is resolved. ${explanation(spec, 'binding-mismatch')}`] });
+  });
+
+  it('plans each action once, even when two verdicts call for it', () => {
+    const s = snapshotOf({ cur: 'aaaa', S4: 'aaaa', N4: null, pending: 'dddd' });
+    const verdicts = diagnose(s);
+    const twice = planRecovery(s, [...verdicts, ...verdicts]);
+    expect(twice.actions).toEqual([removePending]);
+  });
+
+  it('plans nothing, with the default options, for no verdicts', () => {
+    expect(planRecovery(snapshotOf({ cur: 'aaaa', S4: 'aaaa', N4: 'pppp', pending: 'pppp' }), [])).toEqual({ actions: [], notes: [] });
+  });
+});
+
+describe('Function: planRetirement, its reasons exactly', () => {
+  it.each([
+    [{ cur: 'aaaa', S4: 'xxxx', N4: 'nnnn' }, { kind: 'refuse', why: 'AWSCURRENT (…aaaa) is not a secret Stytch accepts (Stytch holds …xxxx, next …nnnn): completing anything at Stytch could not make it work, so retire changes nothing.' }],
+    [{ cur: 'aaaa', S4: 'xxxx', N4: null }, { kind: 'refuse', why: 'AWSCURRENT (…aaaa) is not a secret Stytch accepts (Stytch holds …xxxx): completing anything at Stytch could not make it work, so retire changes nothing.' }],
+    [{ cur: 'aaaa', S4: 'aaaa', N4: 'nnnn' }, { kind: 'nothing', why: "Stytch's current secret is AWSCURRENT's (…aaaa) and its next secret (…nnnn) is not AWSCURRENT's, so retire leaves it alone: no previous secret is accepted any more." }],
+    [{ cur: 'aaaa', S4: 'aaaa', N4: null }, { kind: 'nothing', why: "Stytch's current secret is AWSCURRENT's (…aaaa) and it has no next secret: no previous secret is accepted any more." }],
+  ] as Array<[StateSpec, unknown]>)('%j: %j', (spec, expected) => {
+    expect(planRetirement(snapshotOf(spec))).toEqual(expected);
+  });
+});
+
 describe('Function: planRecovery', () => {
   it('plans nothing for a consistent secret', () => {
     expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: null })).toEqual({ actions: [], notes: [] });

@@ -121,6 +121,61 @@ describe('recover decides again under the lease (VI)', () => {
   });
 });
 
+describe('recover checks again, right before each action, that what it decided on still holds (VI, I)', () => {
+  it('does not cancel Stytch\'s next secret once AWSCURRENT was moved to it between recover\'s decision under the lease and its action', async () => {
+    world = await new World({ smTransport: 'sdk' }).init();
+    // An orphan next secret (started in the Stytch dashboard): recover plans to cancel it, AWSCURRENT being Stytch's current.
+    const orphan = world.stytch.adminRotateStart(world.client.client_id);
+    const current = world.currentSecret();
+    // recover reads Stytch three times: for its plan, for its decision under the lease, and right before the action.
+    // Between the second and the third, an operator puts the orphan into AWSCURRENT.
+    let reads = 0;
+    const decided = world.pause((c) => c.service === 'stytch' && c.invocation === undefined && c.operation.endsWith('.get') && ++reads === 2, 'after');
+    const recover = cli(['recover', '--secret-id', world.secretArn, '--yes']);
+    await decided.reached;
+    await putCurrent(world.secretArn, { ...world.client, client_secret: orphan });
+    decided.release();
+    const r = await recover;
+
+    expect(r.err).toMatch(
+      new RegExp(
+        `Cancel Stytch's next secret …${orphan.slice(-4)} \\(rotate/cancel\\); AWSCURRENT …${current.slice(-4)} keeps working: not done: ` +
+          `Stytch's secrets \\(…${current.slice(-4)}, next …${orphan.slice(-4)}\\) or AWSCURRENT \\(…${orphan.slice(-4)}\\) changed\\. Nothing more was changed; run status again\\.`,
+      ),
+    );
+    expect(world.stytch.requests.filter((q) => q.operation.endsWith('.rotate_cancel'))).toEqual([]);
+    expect(world.stytch.isAccepted(world.client.client_id, orphan)).toBe(true);
+    expect(world.stytch.isAccepted(world.client.client_id, world.currentSecret())).toBe(true);
+  });
+
+  it('does not complete at Stytch once AWSCURRENT was moved away from Stytch\'s next secret between the decision and the action', async () => {
+    world = await new World({ smTransport: 'sdk' }).init();
+    // Half-done: AWSCURRENT is Stytch's next secret (a rotation whose rotate was lost); recover plans rotate.
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    const old = world.currentSecret();
+    await world.sm.handle('UpdateSecretVersionStage', {
+      SecretId: world.secretArn,
+      VersionStage: 'AWSCURRENT',
+      MoveToVersionId: token,
+      RemoveFromVersionId: world.versionWith('AWSCURRENT')!.id,
+    });
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token });
+    let reads = 0;
+    const decided = world.pause((c) => c.service === 'stytch' && c.invocation === undefined && c.operation.endsWith('.get') && ++reads === 2, 'after');
+    const recover = cli(['recover', '--secret-id', world.secretArn, '--yes']);
+    await decided.reached;
+    // An operator puts the old secret (still Stytch's current) back as AWSCURRENT: rotate would now reject it.
+    await putCurrent(world.secretArn, { ...world.client, client_secret: old });
+    decided.release();
+    const r = await recover;
+
+    expect(r.err).toMatch(/Complete the rotation at Stytch \(rotate\): …\S{4} becomes its only secret, …\S{4} stops working: not done: Stytch's next secret \(…\S{4}\) or AWSCURRENT \(…\S{4}\) changed\./);
+    expect(world.stytch.requests.filter((q) => q.operation === 'connected_app.rotate')).toEqual([]);
+    expect(world.stytch.isAccepted(world.client.client_id, old)).toBe(true);
+  });
+});
+
 describe('What an administrator\'s rebinding sets free stays out of reach of a value writer (VII)', () => {
   it('the secret and the client a bind unbound are never bound again by a rotation, only by an administrator', async () => {
     world = await new World().init();

@@ -76,7 +76,13 @@ export type Service = 'secretsmanager' | 'stytch' | 'dynamodb';
 
 /** What a real SDK surfaces for Secrets Manager after its retries, or what fetch sees from Stytch. */
 export type SecretsManagerFailure = 'InternalServiceError' | 'ThrottlingException' | 'NetworkError';
-export type StytchFailure = 503 | 429 | 'drop';
+/** Transient: a dropped connection, 429 and any 5xx (a plain 500 included). */
+export type StytchTransientFailure = 500 | 502 | 503 | 504 | 429 | 'drop';
+/** Definitive: Stytch refuses the request (the failure policy cancels the rotation). */
+export type StytchDefinitiveFailure = 400 | 403 | 404;
+export type StytchFailure = StytchTransientFailure | StytchDefinitiveFailure;
+export const STYTCH_TRANSIENT_FAILURES: readonly StytchTransientFailure[] = [500, 502, 503, 504, 429, 'drop'];
+export const STYTCH_DEFINITIVE_FAILURES: readonly StytchDefinitiveFailure[] = [400, 403, 404];
 
 /**
  * What an interceptor does to one call. `before`: the call never reaches the
@@ -240,12 +246,24 @@ function wireFailure(failure: SecretsManagerFailure) {
     : wireResponse(400, { __type: 'ThrottlingException', Message: 'Rate exceeded' }, 'ThrottlingException');
 }
 
+/** Stytch's error_type for each injected status, as its API documents them. */
+const STYTCH_ERROR_TYPES: Record<Exclude<StytchFailure, 'drop'>, string> = {
+  400: 'bad_request',
+  403: 'unauthorized_action',
+  404: 'client_not_found',
+  429: 'too_many_requests',
+  500: 'internal_server_error',
+  502: 'bad_gateway',
+  503: 'service_unavailable',
+  504: 'gateway_timeout',
+};
+
 function stytchFailure(failure: StytchFailure): Response {
   if (failure === 'drop') {
     // What undici's fetch throws when the server closes the socket without answering.
     throw new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
   }
-  const errorType = failure === 429 ? 'too_many_requests' : 'internal_server_error';
+  const errorType = STYTCH_ERROR_TYPES[failure];
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (failure === 429) headers['retry-after'] = '1';
   return new Response(
@@ -269,7 +287,7 @@ function abortableSleep(ms: number, signal: AbortSignal | null | undefined): Pro
   });
 }
 
-const isStytchFailure = (e: unknown): e is StytchFailure => e === 503 || e === 429 || e === 'drop';
+const isStytchFailure = (e: unknown): e is StytchFailure => (STYTCH_TRANSIENT_FAILURES as readonly unknown[]).includes(e) || (STYTCH_DEFINITIVE_FAILURES as readonly unknown[]).includes(e);
 const isSmFailure = (e: unknown): e is SecretsManagerFailure => e === 'InternalServiceError' || e === 'ThrottlingException' || e === 'NetworkError';
 
 export class World {
@@ -582,6 +600,29 @@ export class World {
         }
       }
     }
+    return counts;
+  }
+
+  /** The handler's log records (Powertools JSON lines, EMF lines left out), in order: level, message and fields. */
+  logRecords(lines: readonly string[] = this.output): Array<{ level: string; message: string } & Record<string, unknown>> {
+    const records: Array<{ level: string; message: string } & Record<string, unknown>> = [];
+    for (const line of lines) {
+      if (line.includes('"_aws"')) continue;
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (typeof record.level === 'string' && typeof record.message === 'string') records.push(record as { level: string; message: string });
+    }
+    return records;
+  }
+
+  /** How many log records of each level (`{ INFO: 5, WARN: 1 }`). */
+  logLevels(lines: readonly string[] = this.output): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const { level } of this.logRecords(lines)) counts[level] = (counts[level] ?? 0) + 1;
     return counts;
   }
 

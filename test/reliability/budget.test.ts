@@ -20,6 +20,7 @@ afterEach(() => {
   if (world) expect(world.leaks()).toEqual([]);
   world = undefined;
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 /** A World whose backoff sleeps advance a virtual clock; returns the sleeps asked for. */
@@ -156,8 +157,49 @@ describe('Rate limits: Stytch 429s within the Lambda budget (virtual clock)', ()
   });
 });
 
+describe('The reserve for Secrets Manager: Stytch calls stop min(3 s, a fifth of the budget) before the Lambda\'s end (virtual clock)', () => {
+  // Backoff without jitter (random = 1): 200, 400, 800, 1600, 3200, then 5000 ms. Stytch answers 503 to every
+  // read; the attempt limit is far away, so only the deadline (the budget less the reserve) ends the step.
+  it.each([
+    // 9 s: the reserve is a fifth (1.8 s), deadline 7.2 s: the attempt at 6.2 s is the last (6.2 + 5 + 0.25 > 7.2).
+    // A 3 s reserve would stop after the attempt at 3 s (3 + 3.2 + 0.25 > 6).
+    { budget: 9_000, attempts: 6, waited: 6_200 },
+    // 64 s: the reserve is 3 s, deadline 61 s: the attempt at 56.2 s is the last (56.2 + 5.25 > 61).
+    // Without the reserve it would try again at 61.2 s, leaving 2.8 s for the Secrets Manager work after it.
+    { budget: 64_000, attempts: 16, waited: 56_200 },
+  ])('with a $budget ms budget, setSecret makes $attempts attempts over $waited ms, then fails as transient with the reserve left', async ({ budget, attempts, waited }) => {
+    vi.spyOn(Math, 'random').mockReturnValue(1);
+    const { world: w, sleeps } = await virtualTimeWorld({ env: { STYTCH_MAX_ATTEMPTS: '100' } });
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    const callsFrom = w.externalCalls.length;
+    failing(w, op('.get'), { when: 'before', error: 503 });
+
+    const { error, elapsedMs } = await invokeWithin(w, 'setSecret', token, budget);
+
+    expect(error?.message).toMatch(/^Stytch connected_app\.get failed: 503 service_unavailable/);
+    expect((error as { transient?: boolean }).transient).toBe(true);
+    expect(w.externalCalls.slice(callsFrom).filter(op('.get'))).toHaveLength(attempts);
+    expect(sleeps.reduce((a, b) => a + b, 0)).toBe(waited);
+    expect(elapsedMs).toBe(waited);
+    expect(w.versionWith('AWSPENDING')?.id).toBe(token);
+    expect(w.externalCalls.filter(op('.rotate_cancel'))).toEqual([]);
+  });
+});
+
 describe('Slow answers: timeouts within the Lambda budget (real time)', () => {
   const fast = { env: { STYTCH_REQUEST_TIMEOUT_MS: '150' } };
+  /**
+   * The deadline, not the attempt limit, ends these: far more attempts than the budget allows, each
+   * backoff really waited, kept short (the jitter draws 0.05), so attempts go on until the deadline.
+   */
+  const untilTheDeadline = () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.05);
+    return {
+      env: { STYTCH_REQUEST_TIMEOUT_MS: '150', STYTCH_MAX_ATTEMPTS: '100' },
+      sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    };
+  };
 
   it('an answer slower than the request timeout is retried, and the step succeeds within its budget', async () => {
     world = await new World(fast).init();
@@ -174,8 +216,8 @@ describe('Slow answers: timeouts within the Lambda budget (real time)', () => {
     expect(world.output.join('')).toMatch(/"errorType":"timeout"/);
   });
 
-  it('Stytch too slow for the whole budget in setSecret: fails as transient before the deadline, nothing cancelled, the reattempt completes', async () => {
-    world = await new World(fast).init();
+  it('Stytch too slow for the whole budget in setSecret: fails as transient at the deadline (the budget less its reserve), nothing cancelled, the reattempt completes', async () => {
+    world = await new World(untilTheDeadline()).init();
     const token = await world.beginRotation();
     await world.invoke('createSecret', token);
     world.stytch.addFault({ operation: 'connected_app.get', mode: 'delay', delayMs: 5_000, times: Infinity });
@@ -185,7 +227,11 @@ describe('Slow answers: timeouts within the Lambda budget (real time)', () => {
 
     expect(error?.message).toMatch(/timeout|deadline_exceeded/);
     expect((error as { transient?: boolean }).transient).toBe(true);
-    expect(elapsedMs).toBeLessThan(budget);
+    // The deadline is 2.4 s (a fifth of 3 s kept for Secrets Manager): attempts of 150 ms go on until
+    // less than 250 ms is left. Without the reserve they would go on past 2.6 s.
+    expect(elapsedMs).toBeGreaterThanOrEqual(1_900);
+    expect(elapsedMs).toBeLessThan(2_550);
+    expect(world.stytch.requests.filter((r) => r.operation === 'connected_app.get').length).toBeLessThan(100);
     expect(world.versionWith('AWSPENDING')?.id).toBe(token);
     expect(world.externalCalls.filter((c) => /rotate_cancel$/.test(c.operation))).toEqual([]);
     world.stytch.clearFaults();
@@ -228,8 +274,8 @@ describe('Slow answers: timeouts within the Lambda budget (real time)', () => {
     expect(unheldNextSecret(world)).toBeUndefined();
   });
 
-  it('an M2M probe too slow for the budget fails testSecret as transient: the pending secret is kept, the reattempt completes', async () => {
-    world = await new World({ ...fast, kind: 'm2m' }).init();
+  it('an M2M probe too slow for the budget fails testSecret as transient at the deadline: the pending secret is kept, the reattempt completes', async () => {
+    world = await new World({ ...untilTheDeadline(), kind: 'm2m' }).init();
     const token = await world.beginRotation();
     for (const s of ['createSecret', 'setSecret'] as const) await world.invoke(s, token);
     world.stytch.addFault({ operation: 'm2m.token', mode: 'delay', delayMs: 5_000, times: Infinity });
@@ -237,7 +283,9 @@ describe('Slow answers: timeouts within the Lambda budget (real time)', () => {
     const { error, elapsedMs } = await invokeWithin(world, 'testSecret', token, 3_000);
 
     expect((error as { transient?: boolean }).transient).toBe(true);
-    expect(elapsedMs).toBeLessThan(3_000);
+    // Ended by the deadline (2.4 s: the budget less a fifth), not by the attempt limit.
+    expect(elapsedMs).toBeGreaterThanOrEqual(1_900);
+    expect(elapsedMs).toBeLessThan(2_550);
     expect(world.stytchState().nextClientSecretLast4).not.toBeNull();
     expect(world.versionWith('AWSPENDING')?.id).toBe(token);
     world.stytch.clearFaults();

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { concurrentAction, crash, outsideActions, rotationActions, secretsManagerFault, stateTableFault, stytchFault, windowActions } from './support/actions.js';
+import { concurrentAction, crash, outsideActions, rotationActions, secretsManagerFault, stateTableFault, stytchDefinitiveFault, stytchFault, windowActions } from './support/actions.js';
 import { type Action, runScenario, type ScenarioOptions } from './support/scenario.js';
 
 /**
@@ -113,9 +113,9 @@ describe('Properties: random sequences of steps, duplicates, faults and outside 
   );
 
   it(
-    'with outside actions (Stytch dashboard, AWS CLI, project secret replaced) the function never makes I worse, and faults cleared plus a clean rotation repair everything',
+    'with outside actions (Stytch dashboard, AWS CLI, project secret replaced) and Stytch refusing requests after them, the function never makes I worse, never loses a secret, and faults cleared plus a clean rotation repair everything',
     async () => {
-      await assertProperty('with outside actions', [...functionActions, outsideAction], SEED + 2, FAILURE_POLICY_OUTCOMES);
+      await assertProperty('with outside actions', [...functionActions, outsideAction, stytchDefinitiveFault], SEED + 2, FAILURE_POLICY_OUTCOMES);
     },
     180_000,
   );

@@ -116,10 +116,11 @@ describe('Step: createSecret', () => {
     const token = await world.beginRotation();
     await world.invoke('createSecret', token);
     const first = world.versionWith('AWSPENDING')!.value;
+    const from = world.output.length;
     await world.invoke('createSecret', token);
     expect(world.versionWith('AWSPENDING')!.value).toEqual(first);
     expect(world.stytchCalls('rotate_start')).toHaveLength(1);
-    expect(world.output.join('')).toContain('RotationResumed');
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ RotationResumed: 1, StepSucceeded: 1 });
   });
 
   it('resumes in a new container (no cache) without minting a second secret', async () => {
@@ -146,6 +147,7 @@ describe('Step: createSecret', () => {
 
     // Act: the next rotation.
     const second = await world.beginRotation();
+    const from = world.output.length;
     await world.invoke('createSecret', second);
 
     // Assess: the half-done one completed (old retired), the current kept working throughout, a new one started.
@@ -154,30 +156,35 @@ describe('Step: createSecret', () => {
     expect(world.stytchState().clientSecretLast4).toBe(last4(current));
     expect(world.stytchState().nextClientSecretLast4).toBe(last4(world.versionWith('AWSPENDING')!.value!.client_secret as string));
     expect(world.stytchCalls('rotate_cancel')).toHaveLength(0);
-    expect(world.output.join('')).toContain('HalfDoneCompleted');
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ HalfDoneCompleted: 1, RotationStarted: 1, StepSucceeded: 1 });
+    expect(world.logLevels(world.output.slice(from)).WARN).toBe(1);
   });
 
   it('cancels an orphan next secret that Secrets Manager does not hold, then starts again', async () => {
     await make();
     const orphan = world.stytch.adminRotateStart(world.client.client_id);
     const token = await world.beginRotation();
+    const from = world.output.length;
     await world.invoke('createSecret', token);
     expect(world.stytch.isAccepted(world.client.client_id, orphan)).toBe(false);
     const pending = world.versionWith('AWSPENDING')!.value!.client_secret as string;
     expect(world.stytch.isAccepted(world.client.client_id, pending)).toBe(true);
     expect(world.stytch.isAccepted(world.client.client_id, world.client.client_secret)).toBe(true);
     expect(world.stytchCalls('rotate_cancel')).toHaveLength(1);
-    expect(world.output.join('')).toContain('OrphanRepaired');
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ OrphanRepaired: 1, RotationStarted: 1, StepSucceeded: 1 });
+    expect(world.logLevels(world.output.slice(from)).WARN).toBe(1);
   });
 
   it('repairs a lost rotate/start answer: the retry sees "already rotating", cancels the lost secret and starts again', async () => {
     await make();
     world.stytch.addFault({ operation: 'connected_app.rotate_start', mode: 'after', status: 503 });
     const token = await world.beginRotation();
+    const from = world.output.length;
     await world.invoke('createSecret', token);
     const pending = world.versionWith('AWSPENDING')!.value!.client_secret as string;
     expect(world.stytchState().nextClientSecretLast4).toBe(last4(pending));
     expect(world.stytchCalls('rotate_cancel')).toHaveLength(1);
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ StytchRetry: 1, OrphanRepaired: 1, RotationStarted: 1, StepSucceeded: 1 });
   });
 
   it('removes AWSPENDING and fails when Stytch no longer holds the pending secret (cancelled), saying the next rotation starts fresh', async () => {
@@ -185,9 +192,13 @@ describe('Step: createSecret', () => {
     const token = await world.beginRotation();
     await world.invoke('createSecret', token);
     world.stytch.adminRotateCancel(world.client.client_id);
-    await expect(world.invoke('createSecret', token)).rejects.toThrow(/no longer holds the pending secret.*next rotation starts fresh/);
+    const from = world.output.length;
+    await expect(world.invoke('createSecret', token)).rejects.toThrow(
+      `Stytch no longer holds the pending secret of version ${token} (its rotation was cancelled). AWSPENDING was removed from that version; the next rotation starts fresh: aws secretsmanager rotate-secret --secret-id demo/stytch-client.`,
+    );
     expect(world.snapshot().versions[token]!.stages).not.toContain('AWSPENDING');
     expect(world.stytchCalls('rotate_start')).toHaveLength(1);
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ DeadPendingCleared: 1, StepFailed: 1 });
   });
 
   it('rotates anyway when AWSCURRENT matches neither Stytch secret (drift), logging it at error level', async () => {
@@ -195,18 +206,23 @@ describe('Step: createSecret', () => {
     // Someone rotated in the dashboard and never told Secrets Manager: consumers are broken.
     world.stytch.adminRotateStart(world.client.client_id);
     world.stytch.adminRotate(world.client.client_id);
+    const from = world.output.length;
     await world.rotateAllSteps();
     expect(world.stytch.isAccepted(world.client.client_id, world.currentSecret())).toBe(true);
-    const out = world.output.join('');
-    expect(out).toContain('DriftDetected');
-    expect(out).toMatch(/"level":"ERROR","message":"Drift/);
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ DriftDetected: 1, RotationStarted: 1, RotationCompleted: 1, StepSucceeded: 4 });
+    expect(world.logRecords(world.output.slice(from)).filter((r) => r.level === 'ERROR').map((r) => r.message)).toEqual([
+      'Drift: AWSCURRENT is not the secret Stytch holds; rotating to repair it',
+    ]);
   });
 
   it('cancels at Stytch when PutSecretValue fails and the value did not land, so no next secret is left unheld', async () => {
     await make();
     world.sm.addFault({ operation: 'PutSecretValue', mode: 'before', errorType: 'AccessDeniedException', times: 1 });
     const token = await world.beginRotation();
+    const from = world.output.length;
     await expect(world.invoke('createSecret', token)).rejects.toThrow();
+    expect(world.stytchCalls('rotate_cancel')).toHaveLength(1);
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ RotationCancelled: 1, StepFailed: 1 });
     expect(world.stytchState().nextClientSecretLast4).toBeNull();
     expect(world.snapshot().versions[token]!.secretString).toBeUndefined();
     expect(world.stytch.isAccepted(world.client.client_id, world.client.client_secret)).toBe(true);
@@ -216,7 +232,10 @@ describe('Step: createSecret', () => {
     await make();
     world.sm.addFault({ operation: 'PutSecretValue', mode: 'after', errorType: 'AccessDeniedException', times: 1 });
     const token = await world.beginRotation();
+    const from = world.output.length;
     await world.invoke('createSecret', token);
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ RotationStarted: 1, StepSucceeded: 1 });
+    expect(world.stytchCalls('rotate_cancel')).toHaveLength(0);
     const pending = world.versionWith('AWSPENDING')!;
     expect(pending.id).toBe(token);
     expect(world.stytchState().nextClientSecretLast4).toBe(last4(pending.value!.client_secret as string));
@@ -379,9 +398,10 @@ describe('Calls to Stytch', () => {
     await make();
     world.stytch.addFault({ operation: 'connected_app.rotate_start', mode: 'before', status: 429 });
     world.stytch.addFault({ operation: 'connected_app.rotate_start', mode: 'before', status: 503 });
+    const from = world.output.length;
     const token = await world.rotateAllSteps();
     expect(world.versionWith('AWSCURRENT')!.id).toBe(token);
-    expect(world.output.join('')).toContain('StytchRetry');
+    expect(world.metricCounts(world.output.slice(from))).toEqual({ StytchRetry: 2, RotationStarted: 1, RotationCompleted: 1, StepSucceeded: 4 });
   });
 
   it('re-reads the credentials secret once when Stytch answers 401 (the project secret was replaced)', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveBaseUrl } from '../../functions/lib/config.js';
-import { StytchApiError } from '../../functions/lib/errors.js';
+import { InvalidInputError, isDefinitiveAwsError, isTransient, isTransientStatus, RotationError, StytchApiError, TransientError, VerificationError } from '../../functions/lib/errors.js';
 import { StytchHttp, type CredentialsSource, type FetchFn, type HttpOptions } from '../../functions/lib/stytch/http.js';
 
 /** A scripted Stytch: each call takes the next answer; records what was sent. */
@@ -172,7 +172,310 @@ describe('Class: StytchHttp', () => {
     const error = (await http.call(get).catch((e: unknown) => e)) as Error;
     expect(sent).toHaveLength(2);
     expect(error).toMatchObject({ errorType: 'invalid_response', transient: true });
+    expect(error.message).toBe('Stytch connected_app.get failed: 200 invalid_response (the answer is not JSON)');
     expect(error.message).not.toContain('secret-looking');
+  });
+});
+
+describe('Class: StytchHttp, requests and answers exactly', () => {
+  const post = { operation: 'connected_app.rotate_start', method: 'POST' as const, path: () => '/v1/x/rotate/start', auth: 'basic' as const };
+  const form = { operation: 'm2m.token', method: 'POST' as const, path: () => '/v1/public/p/oauth2/token', auth: 'none' as const, form: { grant_type: 'client_credentials', client_id: 'c' } };
+
+  it('sends exactly these headers and bodies: Basic auth only for project calls, JSON for POST, a form for the token endpoint', async () => {
+    const { fetch, sent } = scripted([json(200, {}), json(200, {}), json(200, {}), json(200, {})]);
+    const { http } = client(fetch);
+    await http.call(get);
+    await http.call(post);
+    await http.call({ ...post, json: { a: 1 } });
+    await http.call(form);
+    const basic = `Basic ${Buffer.from('project-test-1:secret-one').toString('base64')}`;
+    const common = { 'User-Agent': 'stytch-secret-rotation/0.1', Accept: 'application/json' };
+    expect(sent.map((s) => ({ method: s.init.method, headers: s.init.headers, body: s.init.body }))).toEqual([
+      { method: 'GET', headers: { ...common, Authorization: basic }, body: undefined },
+      { method: 'POST', headers: { ...common, Authorization: basic, 'Content-Type': 'application/json' }, body: '{}' },
+      { method: 'POST', headers: { ...common, Authorization: basic, 'Content-Type': 'application/json' }, body: '{"a":1}' },
+      { method: 'POST', headers: { ...common, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=c' },
+    ]);
+  });
+
+  it('logs each answer at debug level with its operation, status and request id only', async () => {
+    const { fetch } = scripted([json(200, { request_id: 'r-1', secret: 'never-logged' })]);
+    const debug: unknown[][] = [];
+    const { http } = client(fetch, { logger: { debug: (...args) => void debug.push(args), warn: () => undefined } });
+    await http.call(get);
+    expect(debug).toEqual([['Stytch answered', { operation: 'connected_app.get', statusCode: 200, requestId: 'r-1' }]]);
+  });
+
+  it('logs the re-read of the credentials after a 401 with the operation and request id', async () => {
+    const { fetch } = scripted([stytchError(401, 'unauthorized_credentials'), json(200, {})]);
+    const warn: unknown[][] = [];
+    const { http } = client(fetch, { logger: { debug: () => undefined, warn: (...args) => void warn.push(args) } }, credentials('a', 'b'));
+    await http.call(get);
+    expect(warn).toEqual([['Stytch rejected the project credentials; re-read them and retrying once', { operation: 'connected_app.get', requestId: 'request-id-401' }]]);
+  });
+
+  it('reads an empty answer as {}, and an answer that is JSON but not an object (an array, null, a number) as no fields', async () => {
+    const { fetch } = scripted([new Response('', { status: 200 }), json(200, [1, 2]), json(200, null), json(200, 7)]);
+    const { http } = client(fetch);
+    for (let i = 0; i < 4; i++) expect(await http.call(get)).toEqual({ body: {}, requestId: undefined });
+  });
+
+  it('ignores a request_id that is not a string', async () => {
+    const { fetch } = scripted([json(200, { request_id: 42 })]);
+    expect(await client(fetch).http.call(get)).toEqual({ body: { request_id: 42 }, requestId: undefined });
+  });
+
+  it('classifies a failed answer that is not JSON by its status (a proxy\'s 502 page is transient, its text never quoted)', async () => {
+    const { fetch } = scripted([new Response('<html>bad gateway</html>', { status: 502 })]);
+    const error = (await client(fetch, { maxAttempts: 1 }).http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(error).toMatchObject({ statusCode: 502, errorType: 'http_502', transient: true, requestId: undefined });
+    expect(error.message).toBe('Stytch connected_app.get failed: 502 http_502');
+  });
+
+  it('reads error_type, else OAuth error, else http_<status>; error_message, else error_description, cut to 300 characters', async () => {
+    const long = 'x'.repeat(400);
+    const { fetch } = scripted([
+      json(400, { error_type: 'bad_request', error: 'ignored', error_message: 'first', error_description: 'ignored' }),
+      json(400, { error: 'invalid_grant', error_description: 'second' }),
+      json(400, { error_type: 7, error: 8, error_message: 9, error_description: 10 }),
+      json(400, { error_message: long }),
+    ]);
+    const { http } = client(fetch, { maxAttempts: 1 });
+    const errors = [];
+    for (let i = 0; i < 4; i++) errors.push((await http.call(get).catch((e: unknown) => e)) as StytchApiError);
+    expect(errors.map((e) => e.message)).toEqual([
+      'Stytch connected_app.get failed: 400 bad_request (first)',
+      'Stytch connected_app.get failed: 400 invalid_grant (second)',
+      'Stytch connected_app.get failed: 400 http_400',
+      `Stytch connected_app.get failed: 400 http_400 (${'x'.repeat(300)})`,
+    ]);
+  });
+
+  it.each([
+    ['2', 2_000],
+    ['0', undefined],
+    ['-1', undefined],
+    ['soon', undefined],
+  ])('reads Retry-After %s as %s ms', async (header, expected) => {
+    const { fetch } = scripted([json(429, { error_type: 'too_many_requests' }, { 'retry-after': header })]);
+    const error = (await client(fetch, { maxAttempts: 1 }).http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(error.retryAfterMs).toBe(expected);
+  });
+
+  it.each([
+    [new DOMException('The operation timed out.', 'TimeoutError'), 'timeout', 'no answer within 1000 ms'],
+    [new DOMException('This operation was aborted', 'AbortError'), 'timeout', 'no answer within 1000 ms'],
+    [new TypeError('fetch failed'), 'network_error', 'the connection failed'],
+  ])('turns a fetch failure (%s) into a transient Stytch error with no status, keeping the cause', async (thrown, errorType, message) => {
+    const { fetch } = scripted([thrown]);
+    const error = (await client(fetch, { maxAttempts: 1 }).http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(error).toBeInstanceOf(StytchApiError);
+    expect(error.message).toBe(`Stytch connected_app.get failed: no response ${errorType} (${message})`);
+    expect(error.cause).toBe(thrown);
+    expect(error.transient).toBe(true);
+  });
+
+  it('a thrown value that is not an Error is a network error', async () => {
+    const fetch: FetchFn = async () => {
+      throw Object.assign(Object.create(null) as object, { name: 'TimeoutError' });
+    };
+    const error = (await client(fetch, { maxAttempts: 1 }).http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(error.errorType).toBe('network_error');
+  });
+
+  it('refuses a 300 too, and names a missing or malformed Location', async () => {
+    const { fetch } = scripted([new Response(null, { status: 300 }), new Response(null, { status: 302, headers: { location: 'http://[bad' } })]);
+    const { http } = client(fetch);
+    const first = (await http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    const second = (await http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(first.message).toContain('300 redirect_refused (answered 300 with no Location; redirects are never followed, so nothing was sent there. Check base_url in the Stytch credentials secret (or STYTCH_API_BASE_URL): it must be Stytch\'s API itself)');
+    expect(second.message).toContain('302 redirect_refused (answered 302 with a malformed Location;');
+  });
+});
+
+describe('Class: StytchHttp, the deadline exactly', () => {
+  /** A clock that moves only when the client sleeps. */
+  function clocked(answers: Parameters<typeof scripted>[0], deadlineIn: number, options: Partial<HttpOptions> = {}) {
+    let now = 1_000_000;
+    const { fetch, sent } = scripted(answers);
+    const sleeps: number[] = [];
+    const http = new StytchHttp(credentials('secret-one'), {
+      fetch,
+      deadline: now + deadlineIn,
+      requestTimeoutMs: 1_000,
+      maxAttempts: 10,
+      baseDelayMs: 200,
+      random: () => 1,
+      now: () => now,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        now += ms;
+      },
+      ...options,
+    });
+    return { http, sent, sleeps };
+  }
+
+  it('starts a request with exactly 250 ms left, and none with less, failing with a message that says Secrets Manager will reattempt', async () => {
+    const exactly = clocked([json(200, {})], 250);
+    await exactly.http.call(get);
+    expect(exactly.sent).toHaveLength(1);
+    const under = clocked([json(200, {})], 249);
+    const error = (await under.http.call(get).catch((e: unknown) => e)) as StytchApiError;
+    expect(under.sent).toHaveLength(0);
+    expect(error.message).toBe('Stytch connected_app.get failed: no response deadline_exceeded (no time left in this invocation for another request; Secrets Manager will reattempt)');
+  });
+
+  it('retries when the backoff still leaves exactly 250 ms for the next attempt, and not when it leaves less', async () => {
+    // First backoff: 200 ms; the retry needs 200 + 250 ms before the deadline.
+    const enough = clocked([stytchError(503, 'service_unavailable'), json(200, {})], 450);
+    await enough.http.call(get);
+    expect(enough.sleeps).toEqual([200]);
+    const short = clocked([stytchError(503, 'service_unavailable'), json(200, {})], 449);
+    await expect(short.http.call(get)).rejects.toMatchObject({ statusCode: 503, transient: true });
+    expect(short.sleeps).toEqual([]);
+    expect(short.sent).toHaveLength(1);
+  });
+
+  it('waits for real when no sleep is given (the default backoff)', async () => {
+    const { fetch } = scripted([stytchError(503, 'service_unavailable'), json(200, {})]);
+    const http = new StytchHttp(credentials('secret-one'), { fetch, deadline: Date.now() + 60_000, requestTimeoutMs: 1_000, maxAttempts: 2, baseDelayMs: 60, random: () => 1 });
+    const started = performance.now();
+    await http.call(get);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(55);
+  });
+});
+
+describe('Class: StytchHttp, backoff with jitter', () => {
+  it('spreads each retry over [0, base × 2^(n-1)] by the random draw (full jitter), capped at maxDelayMs', async () => {
+    const answers = Array.from({ length: 5 }, () => stytchError(500, 'internal_server_error'));
+    const { fetch, sent } = scripted([...answers, json(200, {})]);
+    const draws = [0.5, 0.25, 0.75, 0.1, 0.9];
+    const { http, sleeps } = client(fetch, { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 1_000, random: () => draws.shift()! });
+    await http.call(get);
+    expect(sent).toHaveLength(6);
+    // 200 × 0.5, 400 × 0.25, 800 × 0.75, min(1000, 1600) × 0.1, min(1000, 3200) × 0.9
+    expect(sleeps).toEqual([100, 100, 600, 100, 900]);
+  });
+
+  it('backs off a 429 with equal jitter above half of a 1 s floor that doubles, so concurrent rotations never retry at once', async () => {
+    const { fetch } = scripted([stytchError(429, 'too_many_requests'), stytchError(429, 'too_many_requests'), stytchError(429, 'too_many_requests'), json(200, {})]);
+    // Each attempt draws twice: the full jitter (lower here), then the equal jitter of the floor.
+    const draws = [0, 0.5, 0, 0.25, 0, 0];
+    const { http, sleeps } = client(fetch, { maxDelayMs: 5_000, random: () => draws.shift()! });
+    await http.call(get);
+    // Floors 1000, 2000, 4000: half of each, plus that half × the draw.
+    expect(sleeps).toEqual([750, 1250, 2000]);
+  });
+
+  it('waits at least a Retry-After, up to maxDelayMs, whatever the jitter draws', async () => {
+    const { fetch } = scripted([json(503, { error_type: 'internal_server_error' }, { 'retry-after': '3' }), json(503, { error_type: 'internal_server_error' }, { 'retry-after': '60' }), json(200, {})]);
+    const { http, sleeps } = client(fetch, { maxDelayMs: 5_000, random: () => 0 });
+    await http.call(get);
+    expect(sleeps).toEqual([3_000, 5_000]);
+  });
+
+  it('logs each retry once with its operation, attempt, status and the rounded delay, and counts it', async () => {
+    const { fetch } = scripted([stytchError(502, 'bad_gateway'), json(200, {})]);
+    const warnings: Array<{ message: string; extra?: Record<string, unknown> }> = [];
+    const retried: string[] = [];
+    const { http } = client(fetch, {
+      random: () => 0.333,
+      logger: { debug: () => undefined, warn: (message, extra) => void warnings.push({ message, ...(extra ? { extra } : {}) }) },
+      onRetry: (operation) => void retried.push(operation),
+    });
+    await http.call(get);
+    expect(retried).toEqual(['connected_app.get']);
+    expect(warnings.map((w) => w.extra)).toEqual([
+      { operation: 'connected_app.get', attempt: 1, statusCode: 502, errorType: 'bad_gateway', requestId: 'request-id-502', delayMs: 67 },
+    ]);
+  });
+});
+
+describe('Function: isTransientStatus (the failure policy: transient errors are retried, never cancelled)', () => {
+  it.each([
+    [0, true],
+    [408, true],
+    [429, true],
+    [500, true],
+    [501, true],
+    [502, true],
+    [503, true],
+    [504, true],
+    [599, true],
+    [400, false],
+    [401, false],
+    [403, false],
+    [404, false],
+    [409, false],
+    [499, false],
+  ])('status %i is transient: %s', (status, transient) => {
+    expect(isTransientStatus(status)).toBe(transient);
+    expect(new StytchApiError({ statusCode: status, errorType: 'x', operation: 'connected_app.get' }).transient).toBe(transient);
+  });
+
+  it('a garbled answer (invalid_response) is transient whatever its status; other error types follow the status', () => {
+    expect(new StytchApiError({ statusCode: 200, errorType: 'invalid_response', operation: 'o' }).transient).toBe(true);
+    expect(new StytchApiError({ statusCode: 400, errorType: 'invalid_response', operation: 'o' }).transient).toBe(true);
+    expect(new StytchApiError({ statusCode: 400, errorType: 'bad_request', operation: 'o' }).transient).toBe(false);
+  });
+
+  it('a plain Stytch 500 and the other 5xx are retried by the client, then surface as transient', async () => {
+    for (const status of [500, 502, 504]) {
+      const { fetch, sent } = scripted([stytchError(status, 'internal_server_error'), stytchError(status, 'internal_server_error')]);
+      const { http } = client(fetch, { maxAttempts: 2 });
+      await expect(http.call(get)).rejects.toMatchObject({ statusCode: status, transient: true });
+      expect(sent).toHaveLength(2);
+    }
+  });
+});
+
+describe('Errors: classes, names and what is transient', () => {
+  it('names each class and marks only TransientError (and transient Stytch errors) transient', () => {
+    const cause = new Error('root');
+    const cases = [
+      [new RotationError('a', { cause }), 'RotationError', false],
+      [new InvalidInputError('b', { cause }), 'InvalidInputError', false],
+      [new VerificationError('c', { cause }), 'VerificationError', false],
+      [new TransientError('d', { cause }), 'TransientError', true],
+    ] as const;
+    for (const [error, name, transient] of cases) {
+      expect(error).toBeInstanceOf(RotationError);
+      expect(error.name).toBe(name);
+      expect(error.transient).toBe(transient);
+      expect(error.cause).toBe(cause);
+      expect(isTransient(error)).toBe(transient);
+    }
+  });
+
+  it('builds a Stytch error message from status, type, message and request id, saying "no response" for status 0', () => {
+    const full = new StytchApiError({ statusCode: 404, errorType: 'client_not_found', errorMessage: 'no such client', requestId: 'r-9', operation: 'm2m.get', retryAfterMs: 2000 });
+    expect(full.message).toBe('Stytch m2m.get failed: 404 client_not_found (no such client) [request_id r-9]');
+    expect(full).toMatchObject({ name: 'StytchApiError', statusCode: 404, errorType: 'client_not_found', requestId: 'r-9', operation: 'm2m.get', retryAfterMs: 2000 });
+    expect(new StytchApiError({ statusCode: 0, errorType: 'network_error', operation: 'm2m.get' }).message).toBe('Stytch m2m.get failed: no response network_error');
+  });
+
+  it.each([
+    'ResourceNotFoundException',
+    'InvalidParameterException',
+    'InvalidRequestException',
+    'ResourceExistsException',
+    'AccessDeniedException',
+    'DecryptionFailure',
+    'EncryptionFailure',
+    'ValidationException',
+    'MalformedPolicyDocumentException',
+  ])('an AWS %s is definitive (a retry will not fix it)', (name) => {
+    const error = Object.assign(new Error('x'), { name });
+    expect(isDefinitiveAwsError(error)).toBe(true);
+    expect(isTransient(error)).toBe(false);
+  });
+
+  it.each(['ThrottlingException', 'InternalServiceError', 'Error', 'TimeoutError'])('an AWS %s, or anything else, is worth a reattempt', (name) => {
+    const error = Object.assign(new Error('x'), { name });
+    expect(isDefinitiveAwsError(error)).toBe(false);
+    expect(isTransient(error)).toBe(true);
+    expect(isTransient('a string thrown')).toBe(true);
   });
 });
 

@@ -119,6 +119,7 @@ export class StytchHttp {
         // AbortSignal.timeout takes whole milliseconds only (a fraction throws a RangeError).
         return await this.once(request, credentials, Math.floor(Math.min(this.options.requestTimeoutMs, remaining)));
       } catch (caught) {
+        // Stryker disable next-line ConditionalExpression: equivalent; anything else has no `transient`, so the check below rethrows it unchanged.
         if (!(caught instanceof StytchApiError)) throw caught;
         error = caught;
         retryAfterMs = caught.retryAfterMs ?? 0;

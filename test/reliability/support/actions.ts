@@ -28,7 +28,24 @@ export const stytchFault: Weighted = {
     // Up to more than the client's own attempts (STYTCH_MAX_ATTEMPTS), so some failures reach the function.
     times: fc.integer({ min: 1, max: 8 }),
     when: fc.constantFrom('before' as const, 'after' as const),
-    failure: fc.constantFrom(503 as const, 429 as const, 'drop' as const),
+    failure: fc.constantFrom(500 as const, 502 as const, 503 as const, 504 as const, 429 as const, 'drop' as const),
+  }),
+};
+
+/**
+ * Stytch refusing a request (a definitive failure: the failure policy cancels the rotation), typically
+ * after an outside action changed Stytch's state (a dashboard rotate or cancel): the pairing that
+ * exercises the failure policy's own guards.
+ */
+export const stytchDefinitiveFault: Weighted = {
+  weight: 2,
+  arbitrary: fc.record({
+    t: fc.constant('fault' as const),
+    target: fc.constant('stytch' as const),
+    skip: fc.nat(3),
+    times: fc.constant(1),
+    when: fc.constant('before' as const),
+    failure: fc.constantFrom(400 as const, 403 as const, 404 as const),
   }),
 };
 

@@ -48,6 +48,18 @@ export function unheldNextSecret(world: World): string | undefined {
   return heldSecrets(world).some((s) => last4(s) === next) ? undefined : `Stytch's next secret (…${next}) is held by Secrets Manager neither as AWSPENDING nor as AWSCURRENT`;
 }
 
+/**
+ * II, the other way round: with no rotation in progress at Stytch, its one secret must be held by Secrets
+ * Manager (as AWSCURRENT or AWSPENDING). Removing AWSPENDING from a pending secret that Stytch has made
+ * its current one (a dashboard rotate) loses it. Undefined when it is held.
+ */
+export function unheldCurrentSecret(world: World): string | undefined {
+  const state = world.stytchState();
+  if (state.nextClientSecretLast4 !== null || state.clientSecretLast4 === null) return undefined;
+  const current = state.clientSecretLast4;
+  return heldSecrets(world).some((s) => last4(s) === current) ? undefined : `Stytch's only secret (…${current}) is held by Secrets Manager neither as AWSPENDING nor as AWSCURRENT`;
+}
+
 /** The version labelled AWSPENDING that is not also AWSCURRENT: a rotation Secrets Manager considers unfinished. */
 export function pendingToken(world: World): string | undefined {
   for (const [id, v] of Object.entries(world.snapshot().versions)) {

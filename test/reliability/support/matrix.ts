@@ -19,7 +19,7 @@ import {
 export const MODES = ['before', 'after', 'crash', 'exhaust'] as const;
 export type Mode = (typeof MODES)[number];
 export const SM_FAILURES: SecretsManagerFailure[] = ['InternalServiceError', 'ThrottlingException', 'NetworkError'];
-export const STYTCH_FAILURES: StytchFailure[] = [503, 429, 'drop'];
+export const STYTCH_FAILURES: StytchFailure[] = [500, 503, 429, 'drop'];
 export const TRANSPORTS = ['mock', 'sdk'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 

@@ -46,7 +46,7 @@
  * rotate/start.
  */
 import { randomUUID } from 'node:crypto';
-import { CREDENTIALS_SECRET, STEPS, type CallFault, type SecretsManagerFailure, type Service, type Step, type StytchFailure, World, type WorldOptions } from '../../helpers/world.js';
+import { CREDENTIALS_SECRET, STEPS, STYTCH_DEFINITIVE_FAILURES, type CallFault, type SecretsManagerFailure, type Service, type Step, type StytchFailure, World, type WorldOptions } from '../../helpers/world.js';
 import {
   currentAccepted,
   currentVersion,
@@ -56,6 +56,7 @@ import {
   pendingToken,
   rotateSecret,
   settle,
+  unheldCurrentSecret,
   unheldNextSecret,
 } from './invariants.js';
 
@@ -155,6 +156,9 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
   let armed: ArmedFault[] = [];
   const crashed = new Set<number>();
   let orphanExcused = false;
+  /** Stytch's current secret need not be held: a manual put replaced AWSCURRENT, or the dashboard made an unheld next secret current. */
+  let putOutside = false;
+  const madeCurrentOutside = new Set<string>();
   let label = '';
   const windowed = (options.graceSeconds ?? 0) > 0;
   /** Something outside the function changed Stytch's secrets: the previous secret may be gone early. */
@@ -178,6 +182,8 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
     }
     if (--next.times <= 0) armed = armed.filter((f) => f !== next);
     if (next.crash && call.invocation !== undefined) crashed.add(call.invocation);
+    // A definitive failure ends its rotation on purpose (the failure policy cancels it): it may be abandoned.
+    if ((STYTCH_DEFINITIVE_FAILURES as readonly unknown[]).includes(next.fault.error) && call.token !== undefined) interfered.add(call.token);
     return next.fault;
   };
 
@@ -417,6 +423,9 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
           const acceptedBefore = currentAccepted(world);
           const token = latest();
           if (token !== undefined && action.what !== 'coldStart') interfered.add(token);
+          if (action.what.startsWith('put')) putOutside = true;
+          const next4 = world.stytchState().nextClientSecretLast4;
+          if (action.what === 'dashboardRotate' && next4 !== null && unheldNextSecret(world)) madeCurrentOutside.add(next4);
           await outside(world, action.what, outsideSecrets, project, hijack);
           if (['dashboardCancel', 'dashboardStart', 'dashboardRotate'].includes(action.what)) stytchTouchedOutside = true;
           if (['dashboardStart', 'removePending', 'putCurrentCopy', 'putCurrentAccepted', 'putCurrentRejected', 'putCurrentOtherClient'].includes(action.what)) {
@@ -436,6 +445,10 @@ export async function runScenario(actions: readonly Action[], options: ScenarioO
       if (world.stytchState().nextClientSecretLast4 === null) orphanExcused = false;
       if (!orphanExcused) {
         const unheld = unheldNextSecret(world);
+        if (unheld) fail(`II: ${unheld}`);
+      }
+      if (!windowed && !putOutside && !madeCurrentOutside.has(world.stytchState().clientSecretLast4 ?? '')) {
+        const unheld = unheldCurrentSecret(world);
         if (unheld) fail(`II: ${unheld}`);
       }
 
