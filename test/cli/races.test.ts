@@ -140,7 +140,7 @@ describe('recover checks again, right before each action, that what it decided o
     expect(r.err).toMatch(
       new RegExp(
         `Cancel Stytch's next secret …${orphan.slice(-4)} \\(rotate/cancel\\); AWSCURRENT …${current.slice(-4)} keeps working: not done: ` +
-          `Stytch's secrets \\(…${current.slice(-4)}, next …${orphan.slice(-4)}\\) or AWSCURRENT \\(…${orphan.slice(-4)}\\) changed\\. Nothing more was changed; run status again\\.`,
+          `Stytch's secrets \\(…${current.slice(-4)}, next …${orphan.slice(-4)}\\) or AWSCURRENT \\(…${orphan.slice(-4)}\\) changed\\. Nothing more was changed\\. Run status again: npm run cli -- status --secret-id ${world.secretArn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
       ),
     );
     expect(world.stytch.requests.filter((q) => q.operation.endsWith('.rotate_cancel'))).toEqual([]);
