@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/cli.js';
 import type { Runtime } from '../../cli/context.js';
-import { CREDENTIALS_SECRET, LAMBDA_ARN, STATE_TABLE, World } from '../helpers/world.js';
+import { cliInWorld } from '../helpers/cli-in-process.js';
+import { LAMBDA_ARN, World } from '../helpers/world.js';
 
 let world: World;
 
@@ -20,20 +20,7 @@ afterEach(() => {
 
 /** The CLI, run in process against the World's emulators, with its own (possibly wrong) clock. */
 async function cli(argv: string[], runtime: Partial<Runtime> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    io: { out: (l) => out.push(l), err: (l) => err.push(l) },
-    runtime: {
-      env: { STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET, STYTCH_API_BASE_URL: 'http://127.0.0.1:9', ROTATION_STATE_TABLE: STATE_TABLE },
-      fetch: (world as unknown as { fetch: Runtime['fetch'] }).fetch,
-      secretsManager: () => world.smClient,
-      dynamoDB: () => world.dynamoClient,
-      now: world.clock.now,
-      sleep: async (ms) => world.advance(ms),
-      ...runtime,
-    },
-  });
+  const { code, out, err } = await cliInWorld(world, argv, runtime);
   const printed = [...out, ...err].join('\n');
   expect(world.knownSecrets().filter((s) => printed.includes(s))).toEqual([]);
   return { code, out: out.join('\n'), err: err.join('\n') };

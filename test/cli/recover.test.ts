@@ -5,9 +5,8 @@
  * code (that of the status after it).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/cli.js';
-import type { Runtime } from '../../cli/context.js';
-import { CREDENTIALS_SECRET, STATE_TABLE, World } from '../helpers/world.js';
+import { cliInWorld } from '../helpers/cli-in-process.js';
+import { World } from '../helpers/world.js';
 
 let world: World | undefined;
 afterEach(() => {
@@ -15,22 +14,7 @@ afterEach(() => {
   world = undefined;
 });
 
-async function cli(w: World, argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    io: { out: (l) => out.push(l), err: (l) => err.push(l) },
-    runtime: {
-      env: { STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET, STYTCH_API_BASE_URL: 'http://127.0.0.1:9', ROTATION_STATE_TABLE: STATE_TABLE },
-      fetch: (w as unknown as { fetch: Runtime['fetch'] }).fetch,
-      secretsManager: () => w.smClient,
-      dynamoDB: () => w.dynamoClient,
-      now: w.clock.now,
-      sleep: async (ms) => w.advance(ms),
-    },
-  });
-  return { code, out, err };
-}
+const cli = (w: World, argv: string[]) => cliInWorld(w, argv);
 
 const four = (secret: string) => `…${secret.slice(-4)}`;
 const stytchOps = (w: World) => w.stytch.requests.map((r) => r.operation).filter((o) => o !== 'connected_app.get');
