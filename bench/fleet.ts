@@ -51,17 +51,7 @@ export async function measureFleet(options: FleetOptions): Promise<FleetFigures>
     const setupMs = performance.now() - t0;
 
     stack.stytch.setRateLimit({ requestsPerSecond: options.requestsPerSecond });
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_ENDPOINT_URL: stack.secretsManagerUrl,
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      AWS_EC2_METADATA_DISABLED: 'true',
-    };
+    const env = stack.shellEnv();
     const args = ['dist/cli/index.mjs', 'status', '--all', '--function-name', LOCAL_FUNCTION_NAME, '--json'];
     if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
     const runs: FleetFigures['runs'] = [];

@@ -164,6 +164,26 @@ export class LocalStack {
     private readonly options: LocalStackOptions,
   ) {}
 
+  /**
+   * The environment of a fresh shell pointed at this stack, as `npm run serve` tells a
+   * user to set it, with nothing read from the machine's own AWS configuration (no
+   * profile, no credentials file, no instance metadata): for tests and benchmarks
+   * that run the CLI as a process.
+   */
+  shellEnv(): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: this.secretsManagerUrl,
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+  }
+
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
     const bundle = options.bundlePath ?? DEFAULT_BUNDLE;
     if (!existsSync(bundle)) throw new Error(`The built function is missing (${bundle}): run npm run build first.`);

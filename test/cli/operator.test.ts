@@ -45,17 +45,7 @@ async function cli(...argv: string[]): Promise<Run> {
  * secret, no state table, no warning switch.
  */
 function shellEnv(): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '/tmp',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL: stack.secretsManagerUrl,
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
+  return stack.shellEnv();
 }
 
 /** The built bin as a real process, in that shell. Asynchronous: the stack answers from this process. */
