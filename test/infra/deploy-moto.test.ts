@@ -107,7 +107,6 @@ describe.skipIf(gate.skip)(gate.title('npm run deploy against moto_server'), () 
       AWS_SECRET_ACCESS_KEY: 'testing',
       AWS_REGION: REGION,
       AWS_DEFAULT_REGION: REGION,
-      AWS_PROFILE: '',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     delete env.AWS_PROFILE;
