@@ -396,7 +396,8 @@ export class Connection {
         problems.push({ kind: 'client-kind-unknown', message: explainError(error), cause: error });
       }
     } else if (bound) {
-      client = { id: bound.clientId, kind: bound.kind ?? (bound.clientId.startsWith('m2m-client-') ? 'm2m' : 'connected_app') };
+      const kind = bound.kind === 'project_secret' ? undefined : bound.kind;
+      client = { id: bound.clientId, kind: kind ?? (bound.clientId.startsWith('m2m-client-') ? 'm2m' : 'connected_app') };
     }
 
     let stytch: Survey['stytch'];

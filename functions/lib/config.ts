@@ -16,6 +16,12 @@ export interface FunctionConfig {
   stateTableName: string | undefined;
   /** How long the previous secret keeps working after AWSCURRENT moves (0: retired at the end of finishSecret). */
   graceSeconds: number;
+  /** The workspace management key's secret, needed only to rotate project secrets (DESIGN.md §4b). */
+  managementCredentialsSecretId: string | undefined;
+  /** Base URL override for the management API when the management credentials secret has none. */
+  managementBaseUrl: string | undefined;
+  /** How long the deletion of a previous project secret Stytch saw in use after the move is put off, once. */
+  inUseDeferSeconds: number;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -42,6 +48,7 @@ function nonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number, 
 const MAX_GRACE_SECONDS = 7 * 86_400;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig {
+  const graceSeconds = nonNegativeInt(env, 'PREVIOUS_SECRET_GRACE_SECONDS', 3600, MAX_GRACE_SECONDS);
   return {
     credentialsSecretId: env.STYTCH_CREDENTIALS_SECRET_ID || undefined,
     apiBaseUrl: env.STYTCH_API_BASE_URL || undefined,
@@ -49,7 +56,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): FunctionConfig
     requestTimeoutMs: positiveInt(env, 'STYTCH_REQUEST_TIMEOUT_MS', 10_000),
     maxAttempts: positiveInt(env, 'STYTCH_MAX_ATTEMPTS', 6),
     stateTableName: env.ROTATION_STATE_TABLE || undefined,
-    graceSeconds: nonNegativeInt(env, 'PREVIOUS_SECRET_GRACE_SECONDS', 3600, MAX_GRACE_SECONDS),
+    graceSeconds,
+    managementCredentialsSecretId: env.STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID || undefined,
+    managementBaseUrl: env.STYTCH_MANAGEMENT_API_BASE_URL || undefined,
+    // Default: one more overlap window (at least an hour), as the deferral gives the late reader a whole window again.
+    inUseDeferSeconds: nonNegativeInt(env, 'PROJECT_SECRET_IN_USE_DEFER_SECONDS', Math.max(graceSeconds, 3600), MAX_GRACE_SECONDS),
   };
 }
 
@@ -77,19 +88,36 @@ function isLoopback(hostname: string): boolean {
  * Authorization header of every call.
  */
 export function resolveBaseUrl(projectId: string, fromSecret: string | undefined, fromEnv: string | undefined): string {
+  const fallback = projectId.startsWith('project-live-') ? 'https://api.stytch.com' : 'https://test.stytch.com';
+  return resolveUrl(fromSecret, fromEnv, fallback, {
+    fromSecret: 'base_url in the Stytch credentials secret',
+    fromEnv: 'STYTCH_API_BASE_URL',
+    example: 'https://api.stytch.com',
+    credentialFields: 'Stytch credentials belong in project_id and secret',
+  });
+}
+
+/**
+ * A base URL from a secret, else from the environment, else the default. Plain http is for loopback only:
+ * the secret or key travels in the Authorization header of every call (V).
+ */
+export function resolveUrl(
+  fromSecret: string | undefined,
+  fromEnv: string | undefined,
+  fallback: string,
+  names: { fromSecret: string; fromEnv: string; example: string; credentialFields: string },
+): string {
   const chosen = fromSecret ?? fromEnv;
-  const source = fromSecret !== undefined ? 'base_url in the Stytch credentials secret' : 'STYTCH_API_BASE_URL';
-  if (chosen === undefined) {
-    return projectId.startsWith('project-live-') ? 'https://api.stytch.com' : 'https://test.stytch.com';
-  }
+  const source = fromSecret !== undefined ? names.fromSecret : names.fromEnv;
+  if (chosen === undefined) return fallback;
   let url: URL;
   try {
     url = new URL(chosen);
   } catch {
-    throw new InvalidInputError(`${source} is not a valid URL; use e.g. https://api.stytch.com or remove it.`);
+    throw new InvalidInputError(`${source} is not a valid URL; use e.g. ${names.example} or remove it.`);
   }
   if (url.username || url.password) {
-    throw new InvalidInputError(`${source} must not contain a user name or password; Stytch credentials belong in project_id and secret.`);
+    throw new InvalidInputError(`${source} must not contain a user name or password; ${names.credentialFields}.`);
   }
   if (url.protocol === 'https:') return url.origin + url.pathname.replace(/\/+$/, '');
   if (url.protocol === 'http:' && isLoopback(url.hostname)) return url.origin + url.pathname.replace(/\/+$/, '');

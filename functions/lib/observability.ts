@@ -53,6 +53,9 @@ export type RotationMetric =
   | 'RetirementDeferred'
   | 'RetirementFailed'
   | 'SweepSucceeded'
-  | 'SweepFailed';
+  | 'SweepFailed'
+  // Project secrets (DESIGN.md §4b).
+  | 'OrphanProjectSecret'
+  | 'PreviousSecretStillUsed';
 
 export type RotationMetrics = { count: (name: RotationMetric) => void };

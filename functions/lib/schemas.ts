@@ -113,6 +113,71 @@ export const stytchCredentialsSchema = z.object({
 });
 export type StytchCredentialsSecret = z.infer<typeof stytchCredentialsSchema>;
 
+/** What a binding names: a Stytch client, or a project environment whose API secret is rotated (DESIGN.md §4b). */
+export type BindingKind = ClientKind | 'project_secret';
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+/**
+ * A rotated Stytch project API secret (DESIGN.md §4b): a credentials secret
+ * with the ids the management API needs. Unknown fields are kept and copied
+ * into every new version, like a client secret's.
+ */
+export const projectSecretSchema = z.looseObject({
+  project_id: stytchCredentialsSchema.shape.project_id,
+  secret: z
+    .string({ error: 'secret must be a string: the Stytch project secret' })
+    .check(
+      z.minLength(4, 'secret must be at least 4 characters (the function compares its last four with Stytch)'),
+      z.maxLength(4096, 'secret is longer than 4096 characters'),
+    ),
+  secret_id: z
+    .string({ error: 'secret_id must be a string: the id Stytch gives the project secret (dashboard, API keys; or the CLI status command)' })
+    .check(
+      z.minLength(1, 'secret_id must not be empty'),
+      z.maxLength(256, 'secret_id is longer than any Stytch secret id (256 characters)'),
+      z.regex(/^[A-Za-z0-9_.:-]+$/, 'secret_id may only contain letters, digits and - _ . : (a Stytch secret id)'),
+    ),
+  project_slug: z
+    .string({ error: 'project_slug must be a string: the project\'s slug in the Stytch workspace (the management API addresses projects by slug)' })
+    .check(z.regex(SLUG, 'project_slug must be a slug: letters, digits, - and _ (Stytch dashboard, project settings)')),
+  environment_slug: z
+    .string({ error: 'environment_slug must be a string: the environment\'s slug, e.g. test or production' })
+    .check(z.regex(SLUG, 'environment_slug must be a slug: letters, digits, - and _ (Stytch dashboard, project settings)')),
+  base_url: stytchCredentialsSchema.shape.base_url,
+  kind: z.optional(z.literal('project_secret', { error: 'kind must be "project_secret" when present; remove it for a client secret' })),
+});
+export type ProjectSecret = z.infer<typeof projectSecretSchema>;
+
+/**
+ * A rotated value is a project secret when it says so (`"kind": "project_secret"`) or carries a
+ * `secret_id`; anything else is a client secret. Decided from the parsed object, before any check.
+ */
+export function isProjectSecretText(text: string | undefined): boolean {
+  if (text === undefined) return false;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+    return Object.hasOwn(value, 'secret_id') || (value as { kind?: unknown }).kind === 'project_secret';
+  } catch {
+    return false;
+  }
+}
+
+/** The workspace management key the function uses for project secrets (read-only for it). */
+export const managementCredentialsSchema = z.object({
+  workspace_key_id: z
+    .string({ error: 'workspace_key_id must be a string: the id of a Stytch workspace management key (dashboard, Workspace settings, Management API)' })
+    .check(z.minLength(1, 'workspace_key_id must not be empty')),
+  workspace_key_secret: z
+    .string({ error: 'workspace_key_secret must be a string: the secret of that workspace management key' })
+    .check(z.minLength(1, 'workspace_key_secret must not be empty')),
+  base_url: z.optional(
+    z.string({ error: 'base_url must be a string URL such as https://management.stytch.com' }).check(z.minLength(1, 'base_url must not be empty; remove it to use the default')),
+  ),
+});
+export type ManagementCredentialsSecret = z.infer<typeof managementCredentialsSchema>;
+
 function describeIssues(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
   return error.issues
     .map((issue) => {

@@ -33,6 +33,29 @@ export function withClientSecret(text: string, secret: string, what: string, fix
 }
 
 /**
+ * The same text with the named top-level fields replaced (a project secret's `secret` and `secret_id`);
+ * nothing else changes. Each field must be there already: a new version never gains or loses a key.
+ */
+export function withFields(text: string, values: Record<string, string>, what: string, fix: string): string {
+  const spans = new Scanner(text, what, fix).topLevelValues();
+  const edits = Object.entries(values).map(([key, value]) => {
+    const span = spans.get(key);
+    if (!span) throw new InvalidInputError(`${what} has no ${safeKey(key)} field. ${fix}`);
+    return { ...span, value: JSON.stringify(value) };
+  });
+  // From the end, so earlier positions stay valid.
+  edits.sort((a, b) => b.start - a.start);
+  let out = text;
+  for (const edit of edits) out = out.slice(0, edit.start) + edit.value + out.slice(edit.end);
+  return out;
+}
+
+/** Refuses a value that could not be copied exactly (a key given twice anywhere, not an object). */
+export function assertPreservable(text: string, what: string, fix: string): void {
+  new Scanner(text, what, fix).topLevelValues();
+}
+
+/**
  * A strict JSON scanner that records positions: only what JSON.parse accepts
  * gets here (the text was parsed first), so it checks structure, not syntax
  * errors, and reports keys given twice in any object.
@@ -47,11 +70,15 @@ class Scanner {
   ) {}
 
   topLevelValue(key: string): Span | undefined {
+    return this.topLevelValues().get(key);
+  }
+
+  topLevelValues(): Map<string, Span> {
     this.space();
     if (this.text[this.i] !== '{') throw new InvalidInputError(`${this.what} must be a JSON object. ${this.fix}`);
     const spans = this.object('');
     this.space();
-    return spans.get(key);
+    return spans;
   }
 
   private value(path: string): void {

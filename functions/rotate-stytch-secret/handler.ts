@@ -7,7 +7,7 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { loadConfig, requireStateTable, type FunctionConfig } from '../lib/config.js';
+import { loadConfig, requireStateTable, resolveBaseUrl, type FunctionConfig } from '../lib/config.js';
 import { isTransient } from '../lib/errors.js';
 import { createLogger, createMetrics, type RotationLogger, type RotationMetric } from '../lib/observability.js';
 import { isScheduledEvent, parseWith, rotationEventSchema, scheduledEventSchema } from '../lib/schemas.js';
@@ -15,7 +15,8 @@ import { SecretStore, type SecretsManagerSend } from '../lib/secrets/store.js';
 import { LEASE_MARGIN_MS, type LeaseClock } from '../lib/state/lease.js';
 import { StateTable, type DynamoDBSend } from '../lib/state/table.js';
 import { CredentialsCache } from '../lib/stytch/credentials.js';
-import { StytchHttp, type FetchFn } from '../lib/stytch/http.js';
+import { StytchHttp, type CredentialsSource, type FetchFn, type HttpOptions } from '../lib/stytch/http.js';
+import { createManagementApi, fixedCredentials, managementCredentialsSource, probeProjectSecret } from '../lib/stytch/management.js';
 import { clientKindOf, providerFor } from '../lib/stytch/index.js';
 import { runStep, summary, type LeaseSettings, type RotationDeps, type StytchTarget } from './rotation.js';
 import { runSweep } from './sweep.js';
@@ -58,6 +59,7 @@ export function createHandler(options: HandlerOptions = {}) {
   let config: FunctionConfig | undefined;
   let credentials: CredentialsCache | undefined;
   let state: StateTable | undefined;
+  let management: CredentialsSource | undefined;
   const clock: LeaseClock = {
     now: options.clock?.now ?? Date.now,
     sleep: options.clock?.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
@@ -91,7 +93,10 @@ export function createHandler(options: HandlerOptions = {}) {
       config ??= loadConfig(env);
       const cfg = config;
       state ??= new StateTable(options.dynamoDB ?? new DynamoDBClient({ maxAttempts: 3 }), requireStateTable(cfg));
-      credentials ??= new CredentialsCache((id) => store.getCurrent(id), { ttlMs: cfg.credentialsTtlMs, envBaseUrl: cfg.apiBaseUrl });
+      // A cached project secret never outlives the overlap window: it may be the previous secret of a
+      // rotation of the credentials secret itself, deleted when the window ends (DESIGN.md §4b).
+      const ttlMs = cfg.graceSeconds > 0 ? Math.min(cfg.credentialsTtlMs, cfg.graceSeconds * 1000) : cfg.credentialsTtlMs;
+      credentials ??= new CredentialsCache((id) => store.getCurrent(id), { ttlMs, envBaseUrl: cfg.apiBaseUrl });
       const creds = credentials;
       const credentialsOf = (secret: StytchTarget) => creds.source(secret.stytch_credentials_secret_id ?? cfg.credentialsSecretId);
 
@@ -105,6 +110,15 @@ export function createHandler(options: HandlerOptions = {}) {
         waitUntil: clock.now() + Math.min(LEASE_WAIT_MS, remaining / 4),
         clock,
       };
+      const httpOptions: HttpOptions = {
+        fetch: options.fetch ?? globalThis.fetch,
+        deadline,
+        requestTimeoutMs: cfg.requestTimeoutMs,
+        maxAttempts: cfg.maxAttempts,
+        sleep: options.sleep,
+        logger: log,
+        onRetry: () => count('StytchRetry'),
+      };
       const deps: RotationDeps = {
         store,
         state,
@@ -116,16 +130,24 @@ export function createHandler(options: HandlerOptions = {}) {
         stytch: (secret: StytchTarget) =>
           providerFor(
             clientKindOf(secret),
-            new StytchHttp(credentialsOf(secret), {
-              fetch: options.fetch ?? globalThis.fetch,
-              deadline,
-              requestTimeoutMs: cfg.requestTimeoutMs,
-              maxAttempts: cfg.maxAttempts,
-              sleep: options.sleep,
-              logger: log,
-              onRetry: () => count('StytchRetry'),
-            }),
+            new StytchHttp(credentialsOf(secret), httpOptions),
           ),
+        projectSecrets: {
+          management: () => {
+            management ??= managementCredentialsSource((id) => store.getCurrent(id), cfg.managementCredentialsSecretId, {
+              envBaseUrl: cfg.managementBaseUrl,
+              ttlMs,
+            });
+            return createManagementApi(new StytchHttp(management, httpOptions));
+          },
+          probe: (value, secret) =>
+            probeProjectSecret(
+              new StytchHttp(fixedCredentials({ projectId: value.project_id, secret, baseUrl: resolveBaseUrl(value.project_id, value.base_url, cfg.apiBaseUrl) }), httpOptions),
+              value,
+            ),
+          inUseDeferSeconds: cfg.inUseDeferSeconds,
+          onRotated: (arn, name) => creds.invalidate([arn, name]),
+        },
       };
 
       if (!step) {

@@ -1,6 +1,7 @@
 import { InvalidInputError, isTransient, RotationError, TransientError, VerificationError } from '../lib/errors.js';
 import type { RotationLogger, RotationMetrics } from '../lib/observability.js';
-import { parseSecretJson, rotatedSecretSchema, type RotatedSecret, type RotationEvent } from '../lib/schemas.js';
+import { isProjectSecretText, parseSecretJson, rotatedSecretSchema, type RotatedSecret, type RotationEvent } from '../lib/schemas.js';
+import { runProjectStep, type ProjectSecretDeps } from './project-secret.js';
 import { clientSecretSpan, SECRET_VALUE_LIMIT_BYTES, withClientSecret } from '../lib/secret-json.js';
 import { AWSCURRENT, AWSPENDING, type SecretStore } from '../lib/secrets/store.js';
 import { takeLease, type HeldLease, type LeaseClock, type LeaseEvent } from '../lib/state/lease.js';
@@ -44,6 +45,8 @@ export interface RotationDeps {
   graceSeconds: number;
   logger: RotationLogger;
   metrics: RotationMetrics;
+  /** Stytch's management API and the probe, for rotated project secrets (DESIGN.md §4b); absent where none are rotated. */
+  projectSecrets?: ProjectSecretDeps;
 }
 
 export type StepOutcome =
@@ -91,7 +94,10 @@ const accepts = (state: ClientState, secret: RotatedSecret) =>
 const stateFields = (state: ClientState) => ({ stytchSecretLast4: state.secretLast4, stytchNextSecretLast4: state.nextSecretLast4 });
 
 export async function runStep(event: RotationEvent, deps: RotationDeps): Promise<StepOutcome> {
-  const r = await readRotation(event, deps);
+  const pre = await readPreamble(event, deps);
+  // A Stytch project API secret (DESIGN.md §4b) has steps of its own: no rotating state at Stytch.
+  if (isProjectSecretText(pre.curText)) return runProjectStep(pre, deps);
+  const r = await readRotation(event, deps, pre);
   if (r.alreadyCurrent && event.Step !== 'finishSecret') {
     deps.logger.info('The version is already AWSCURRENT: nothing to do');
     return 'already-current';
@@ -158,8 +164,22 @@ async function runUnderLease(r: Rotation): Promise<StepOutcome> {
   }
 }
 
+/** What every kind of rotated secret reads first: the secret, its labels and AWSCURRENT's text. */
+export interface Preamble {
+  event: RotationEvent;
+  token: string;
+  arn: string;
+  name: string;
+  currentVersionId: string;
+  /** AWSCURRENT's value as stored (undefined for a binary secret). */
+  curText: string | undefined;
+  alreadyCurrent: boolean;
+  /** The version labelled AWSPREVIOUS, if any. */
+  previousVersionId: string | undefined;
+}
+
 /** The preamble of AWS's rotation template: bad input is rejected here, before any Stytch call or table write. */
-async function readRotation(event: RotationEvent, deps: RotationDeps): Promise<Rotation> {
+export async function readPreamble(event: RotationEvent, deps: Pick<RotationDeps, 'store'>): Promise<Preamble> {
   const { store } = deps;
   const token = event.ClientRequestToken;
   const secret = await store.describe(event.SecretId);
@@ -189,25 +209,32 @@ async function readRotation(event: RotationEvent, deps: RotationDeps): Promise<R
       `Version ${token} of secret ${name} is not labelled AWSPENDING (its labels: ${stages.join(', ') || 'none'}), so no rotation is under way to it; start one with aws secretsmanager rotate-secret --secret-id ${name}.`,
     );
   }
-
-  const fix = `It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.`;
-  const curText = await store.getVersion(arn, secret.currentVersionId);
-  const cur = parseSecretJson(rotatedSecretSchema, curText, `The AWSCURRENT value of secret ${name}`, fix);
-  // Every other field is copied byte for byte into the new version: refuse a value that could not be (a key given twice).
-  clientSecretSpan(curText!, `The AWSCURRENT value of secret ${name}`, fix);
-  const pend = alreadyCurrent ? undefined : parsePending(await store.getVersion(arn, token), cur, name, token);
-  const stytch = deps.stytch(cur);
   return {
     event,
     token,
     arn,
     name,
     currentVersionId: secret.currentVersionId,
+    curText: await store.getVersion(arn, secret.currentVersionId),
+    alreadyCurrent,
+    previousVersionId: Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0],
+  };
+}
+
+async function readRotation(event: RotationEvent, deps: RotationDeps, known?: Preamble): Promise<Rotation> {
+  const pre = known ?? (await readPreamble(event, deps));
+  const { arn, name, token, curText, alreadyCurrent } = pre;
+  const fix = `It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.`;
+  const cur = parseSecretJson(rotatedSecretSchema, curText, `The AWSCURRENT value of secret ${name}`, fix);
+  // Every other field is copied byte for byte into the new version: refuse a value that could not be (a key given twice).
+  clientSecretSpan(curText!, `The AWSCURRENT value of secret ${name}`, fix);
+  const pend = alreadyCurrent ? undefined : parsePending(await deps.store.getVersion(arn, token), cur, name, token);
+  const stytch = deps.stytch(cur);
+  return {
+    ...pre,
     cur,
     curText: curText!,
     pend,
-    alreadyCurrent,
-    previousVersionId: Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0],
     clientId: cur.client_id,
     stytch,
     client: `${labelOf(stytch.kind)} ${cur.client_id}`,
@@ -230,7 +257,7 @@ const sameBinding = (a: Binding, b: Binding) =>
   a.secretArn === b.secretArn && a.projectId === b.projectId && a.clientId === b.clientId && a.credentialsSecretId === b.credentialsSecretId && a.kind === b.kind;
 
 /** VII: a value that names another client is refused loudly: it may be a takeover attempt by someone who can write the secret. */
-async function refuseMismatch<T>(r: Rotation, run: () => Promise<T>): Promise<T> {
+export async function refuseMismatch<T>(r: Pick<Rotation, 'deps'>, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
@@ -242,7 +269,7 @@ async function refuseMismatch<T>(r: Rotation, run: () => Promise<T>): Promise<T>
   }
 }
 
-function leaseEvent(r: Rotation, event: LeaseEvent): void {
+export function leaseEvent(r: Pick<Rotation, 'deps'>, event: LeaseEvent): void {
   const { logger, metrics } = r.deps;
   switch (event.kind) {
     case 'waiting':
@@ -557,7 +584,7 @@ async function completeAfterLabel(r: Rotation): Promise<StepOutcome> {
 }
 
 /** Moves AWSCURRENT to the token, surviving an SDK retry of a move whose first answer was lost. */
-async function moveCurrent(r: Rotation): Promise<void> {
+export async function moveCurrent(r: Pick<Rotation, 'deps' | 'arn' | 'token' | 'currentVersionId' | 'moveUnknown'>): Promise<void> {
   try {
     await r.deps.store.moveStage(r.arn, AWSCURRENT, r.token, r.currentVersionId);
   } catch (error) {
@@ -674,7 +701,7 @@ function parsePending(text: string | undefined, cur: RotatedSecret, name: string
 }
 
 /** Removes AWSPENDING from the token version, accepting that an SDK retry finds it already gone. */
-async function removePending(r: Rotation): Promise<void> {
+export async function removePending(r: Pick<Rotation, 'deps' | 'arn' | 'token'>): Promise<void> {
   try {
     await r.deps.store.removeStage(r.arn, AWSPENDING, r.token);
   } catch (error) {
@@ -730,7 +757,7 @@ function tooLarge(r: Rotation, bytes: number): InvalidInputError {
   );
 }
 
-function requirePending(r: Rotation): RotatedSecret {
+export function requirePending<T>(r: { pend: T | undefined; token: string; name: string }): T {
   if (r.pend) return r.pend;
   // createSecret has not stored a value: Secrets Manager reattempts the whole rotation from createSecret.
   throw new TransientError(
@@ -781,7 +808,7 @@ async function tolerateNotRotating(stytch: ClientProvider, call: () => Promise<u
   }
 }
 
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return /[.!?)]$/.test(text) ? text : `${text}.`;
 }

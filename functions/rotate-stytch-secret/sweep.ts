@@ -3,6 +3,7 @@ import { parseSecretJson, rotatedSecretSchema, type RotatedSecret } from '../lib
 import { LeaseBusyError, takeLease, type HeldLease } from '../lib/state/lease.js';
 import { BindingError, type Binding, type ClientRecord, type Retirement } from '../lib/state/table.js';
 import type { ClientProvider, ClientState } from '../lib/stytch/index.js';
+import { sweepProjectSecret } from './project-secret.js';
 import { giveLeaseBack, summary, type RotationDeps } from './rotation.js';
 
 /**
@@ -107,10 +108,18 @@ async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome
   }
 
   let clear = false;
+  /** A project secret's sweep may also replace the record (a deletion put off). */
+  let replace: Retirement | undefined;
   try {
     // Read under the lease: the record as it is now, not as the scan saw it.
     const due = lease.previous?.retirement;
     if (!due || due.dueAt > deps.lease.clock.now()) return 'not-due';
+    if (binding.kind === 'project_secret') {
+      const result = await sweepProjectSecret(binding, due, deps);
+      clear = result.retirement === null;
+      replace = result.retirement ?? undefined;
+      return result.outcome;
+    }
     const decision = await decide(binding, due, deps);
     if (decision.kind === 'defer') {
       deps.metrics.count('RetirementDeferred');
@@ -147,7 +156,7 @@ async function retireOne(record: ClientRecord, deps: SweepDeps): Promise<Outcome
     throw error;
   } finally {
     // The record goes once acted on; on failure it stays for the next sweep.
-    await giveLeaseBack(lease, clear ? null : undefined, deps);
+    await giveLeaseBack(lease, replace ?? (clear ? null : undefined), deps);
   }
 }
 

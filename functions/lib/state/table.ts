@@ -8,7 +8,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { InvalidInputError } from '../errors.js';
-import type { ClientKind } from '../schemas.js';
+import type { BindingKind } from '../schemas.js';
 
 /**
  * The state table (DESIGN.md §4a): the function's only memory besides Secrets
@@ -56,7 +56,7 @@ export interface Binding extends ClientRef {
    * Which API the client is rotated through: a value may not switch it (the same id under another kind
    * could be another client). Always given by a caller; read from an item that predates it, undefined.
    */
-  kind: ClientKind | undefined;
+  kind: BindingKind | undefined;
 }
 
 /** The previous secret of a rotation, due to be retired at Stytch once the overlap window ends (III). */
@@ -69,6 +69,25 @@ export interface Retirement {
   /** The version that was AWSCURRENT before, and its secret's last four (Stytch's current secret during the window). */
   previousVersionId: string;
   previousLast4: string;
+  /** A project secret's (DESIGN.md §4b): the id of the previous secret, deleted when the window ends. */
+  previousSecretId?: string | undefined;
+  /** Epoch ms AWSCURRENT moved (a project secret's: Stytch's last use after it means someone still uses the previous secret). */
+  movedAt?: number | undefined;
+  /** A project secret's deletion was already put off once because the previous secret was still in use. */
+  deferred?: boolean | undefined;
+}
+
+/**
+ * A project secret this function created for a version (DESIGN.md §4b): written under the lease just
+ * before the create call (intent, no id yet) and again with the id it got. Only a secret recorded here
+ * is ever deleted by a cancellation (II); an intent without an id after a crash makes the next
+ * createSecret report any secret created meanwhile that no label holds.
+ */
+export interface CreatedSecret {
+  versionId: string;
+  /** Epoch ms just before the create call. */
+  at: number;
+  secretId: string | undefined;
 }
 
 export interface LeaseInfo {
@@ -88,6 +107,7 @@ export interface ClientRecord {
   unboundAt: string | undefined;
   lease: LeaseInfo | undefined;
   retirement: Retirement | undefined;
+  created?: CreatedSecret | undefined;
 }
 
 export interface LeaseRequest {
@@ -377,6 +397,41 @@ export class StateTable {
     }
   }
 
+  /**
+   * Records (or with null, clears) the project secret this lease holder is creating. Returns false when
+   * the lease is no longer the holder's: nothing is written then, and the caller must not go on (VI).
+   */
+  async markCreated(ref: ClientRef, holder: string, created: CreatedSecret | null): Promise<boolean> {
+    const values: Item = { ':me': S(holder) };
+    let update = 'REMOVE created_version, created_at, created_secret_id';
+    if (created) {
+      values[':cv'] = S(created.versionId);
+      values[':ca'] = N(created.at);
+      update = 'SET created_version = :cv, created_at = :ca';
+      if (created.secretId !== undefined) {
+        values[':cs'] = S(created.secretId);
+        update += ', created_secret_id = :cs';
+      } else {
+        update += ' REMOVE created_secret_id';
+      }
+    }
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { pk: S(clientKey(ref)) },
+          UpdateExpression: update,
+          ConditionExpression: 'lease_holder = :me',
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   // ------------------------------------------------------------------ internals
 
   /** The happy path: one conditional write on a bound client item. */
@@ -549,7 +604,16 @@ function explainTableError(error: unknown, tableName: string): unknown {
 
 // ------------------------------------------------------------------ items
 
-const RETIREMENT_ATTRIBUTES = ['retire_due', 'retire_version', 'retire_last4', 'retire_previous_version', 'retire_previous_last4'];
+const RETIREMENT_ATTRIBUTES = [
+  'retire_due',
+  'retire_version',
+  'retire_last4',
+  'retire_previous_version',
+  'retire_previous_last4',
+  'retire_previous_secret_id',
+  'retire_moved_at',
+  'retire_deferred',
+];
 
 function retirementValues(r: Retirement, set: string[]): Item {
   set.push(
@@ -558,8 +622,21 @@ function retirementValues(r: Retirement, set: string[]): Item {
     'retire_last4 = :rl4',
     'retire_previous_version = :rpver',
     'retire_previous_last4 = :rpl4',
+    // Always written (empty, 0), so a record never keeps a field of the one it replaced.
+    'retire_previous_secret_id = :rpsid',
+    'retire_moved_at = :rmoved',
+    'retire_deferred = :rdef',
   );
-  return { ':rdue': N(r.dueAt), ':rver': S(r.versionId), ':rl4': S(r.last4), ':rpver': S(r.previousVersionId), ':rpl4': S(r.previousLast4) };
+  return {
+    ':rdue': N(r.dueAt),
+    ':rver': S(r.versionId),
+    ':rl4': S(r.last4),
+    ':rpver': S(r.previousVersionId),
+    ':rpl4': S(r.previousLast4),
+    ':rpsid': S(r.previousSecretId ?? ''),
+    ':rmoved': N(r.movedAt ?? 0),
+    ':rdef': N(r.deferred ? 1 : 0),
+  };
 }
 
 function secretItem(binding: Binding, boundAt: string): Item {
@@ -582,7 +659,7 @@ function bindingOf(item: Item, secretArn: string): Binding {
     projectId: str(item, 'project_id') ?? '',
     clientId: str(item, 'client_id') ?? '',
     credentialsSecretId: str(item, 'credentials_secret_id'),
-    kind: str(item, 'client_kind') as ClientKind | undefined,
+    kind: str(item, 'client_kind') as BindingKind | undefined,
   };
 }
 
@@ -601,7 +678,7 @@ function toClientRecord(item: Item): ClientRecord {
   return {
     ref,
     binding: secretArn
-      ? { ...ref, secretArn, credentialsSecretId: str(item, 'credentials_secret_id'), kind: str(item, 'client_kind') as ClientKind | undefined }
+      ? { ...ref, secretArn, credentialsSecretId: str(item, 'credentials_secret_id'), kind: str(item, 'client_kind') as BindingKind | undefined }
       : undefined,
     boundAt: str(item, 'bound_at'),
     unboundAt: str(item, 'unbound_at'),
@@ -614,7 +691,14 @@ function toClientRecord(item: Item): ClientRecord {
             last4: str(item, 'retire_last4') ?? '',
             previousVersionId: str(item, 'retire_previous_version') ?? '',
             previousLast4: str(item, 'retire_previous_last4') ?? '',
+            previousSecretId: str(item, 'retire_previous_secret_id') || undefined,
+            movedAt: num(item, 'retire_moved_at') || undefined,
+            deferred: num(item, 'retire_deferred') === 1 || undefined,
           }
+        : undefined,
+    created:
+      str(item, 'created_version') !== undefined
+        ? { versionId: str(item, 'created_version')!, at: num(item, 'created_at') ?? 0, secretId: str(item, 'created_secret_id') }
         : undefined,
   };
 }

@@ -38,6 +38,11 @@ export class CredentialsCache {
     };
   }
 
+  /** Forgets what was read from these secret ids (a credentials secret this container just rotated). */
+  invalidate(ids: readonly string[]): void {
+    for (const id of ids) this.entries.delete(id);
+  }
+
   private get(secretId: string, force: boolean): Promise<StytchCredentials> {
     const now = (this.options.now ?? Date.now)();
     const cached = this.entries.get(secretId);

@@ -45,8 +45,15 @@ export interface HttpOptions {
 export interface StytchRequest {
   /** A stable name for logs, errors and metrics, e.g. `connected_app.rotate_start`. */
   operation: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: (credentials: StytchCredentials) => string;
+  /**
+   * false for a call that must not run twice (creating a project secret): only a 429, which Stytch refused
+   * before acting, is retried; any other failure is the caller's to resolve (IV).
+   */
+  idempotent?: boolean;
+  /** false: a 401 is the answer (a probe of given credentials), not a reason to re-read them. */
+  refreshOn401?: boolean;
   /** `basic`: project Basic auth and a JSON body; `form`: the OAuth token endpoint (no project auth). */
   auth: 'basic' | 'none';
   json?: unknown;
@@ -90,7 +97,7 @@ export class StytchHttp {
       return await this.callWithRetries(request, credentials);
     } catch (error) {
       // The project secret may have been replaced since it was cached: read it once more.
-      if (request.auth === 'basic' && error instanceof StytchApiError && error.statusCode === 401) {
+      if (request.auth === 'basic' && request.refreshOn401 !== false && error instanceof StytchApiError && error.statusCode === 401) {
         const fresh = await this.credentials.refresh();
         this.options.logger?.warn('Stytch rejected the project credentials; re-read them and retrying once', {
           operation: request.operation,
@@ -125,6 +132,7 @@ export class StytchHttp {
         retryAfterMs = caught.retryAfterMs ?? 0;
       }
       if (!error.transient || attempt >= this.options.maxAttempts) throw error;
+      if (request.idempotent === false && error.statusCode !== 429) throw error;
       let delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1)) * this.random();
       if (error.statusCode === 429) {
         // Rate limited: back off from a higher floor (Stytch: "implement an exponential
