@@ -12,6 +12,7 @@ import { StateTable, type Binding, type DynamoDBSend } from '../functions/lib/st
 import { CredentialsCache } from '../functions/lib/stytch/credentials.js';
 import { StytchHttp, type FetchFn } from '../functions/lib/stytch/http.js';
 import { clientKindOf, providerFor, type ClientProvider } from '../functions/lib/stytch/index.js';
+import { createManagementApi, managementCredentialsSource, type ManagementApi } from '../functions/lib/stytch/management.js';
 import { AwsClock } from './clock.js';
 import { CliError, explainError, networkErrorCode, type ErrorContext } from './errors.js';
 import { readFunctionSettings, regionFrom, type FunctionLookup, type LambdaSend } from './locate.js';
@@ -268,6 +269,44 @@ export class Connection {
         'No Stytch credentials secret is known. Pass --credentials-secret-id ID, or --function-name NAME (the rotation function, whose settings name it), ' +
         `or set STYTCH_CREDENTIALS_SECRET_ID.${tried}`,
     };
+  }
+
+  /**
+   * Stytch's management API with the workspace key, for a project secret: --management-credentials-secret-id,
+   * else STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID, else the rotation function's own setting.
+   */
+  async management(flag: string | undefined, rotationLambdaArn: string | undefined): Promise<{ api: ManagementApi; id: string; source: string } | { reason: string }> {
+    let found: { id: string; source: string; baseUrl: string | undefined } | undefined;
+    if (flag) found = { id: flag, source: '--management-credentials-secret-id', baseUrl: this.config.managementBaseUrl };
+    else if (this.config.managementCredentialsSecretId) {
+      found = { id: this.config.managementCredentialsSecretId, source: 'STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID', baseUrl: this.config.managementBaseUrl };
+    } else {
+      const lookup = await this.functionSettings(rotationLambdaArn);
+      if (lookup.kind === 'read' && lookup.settings.managementCredentialsSecretId) {
+        found = {
+          id: lookup.settings.managementCredentialsSecretId,
+          source: `the STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID of function ${lookup.settings.functionName}`,
+          baseUrl: this.config.managementBaseUrl ?? lookup.settings.managementBaseUrl,
+        };
+      }
+    }
+    if (!found) {
+      return {
+        reason:
+          'No Stytch management key is known, so the project\'s secrets cannot be listed. Pass --management-credentials-secret-id ID, or --function-name NAME ' +
+          '(the rotation function, whose settings name it), or set STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID.',
+      };
+    }
+    const source = managementCredentialsSource((id) => this.store.getCurrent(id), found.id, { envBaseUrl: found.baseUrl, ttlMs: 60_000, now: this.runtime.now });
+    const http = new StytchHttp(source, {
+      fetch: this.runtime.fetch,
+      deadline: this.runtime.now() + STYTCH_BUDGET_MS,
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      maxAttempts: this.config.maxAttempts,
+      sleep: this.runtime.sleep,
+      now: this.runtime.now,
+    });
+    return { api: createManagementApi(http), id: found.id, source: found.source };
   }
 
   /** The rotation function of the secret last described: where the function's settings are read from. */

@@ -17,6 +17,9 @@ export interface FunctionSettings {
   credentialsSecretId: string | undefined;
   stateTable: string | undefined;
   apiBaseUrl: string | undefined;
+  /** The workspace management key's secret (project secrets only). */
+  managementCredentialsSecretId: string | undefined;
+  managementBaseUrl: string | undefined;
 }
 
 /** Where the function's settings came from, or why they could not be read. */
@@ -33,6 +36,8 @@ export async function readFunctionSettings(lambda: LambdaSend, functionName: str
         credentialsSecretId: env.STYTCH_CREDENTIALS_SECRET_ID || undefined,
         stateTable: env.ROTATION_STATE_TABLE || undefined,
         apiBaseUrl: env.STYTCH_API_BASE_URL || undefined,
+        managementCredentialsSecretId: env.STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID || undefined,
+        managementBaseUrl: env.STYTCH_MANAGEMENT_API_BASE_URL || undefined,
       },
     };
   } catch (error) {

@@ -4,6 +4,9 @@ import { diagnose, diagnoseSurvey, exitCodeOf, type CommandStyle, type ExitCode,
 import type { CommandContext } from '../io.js';
 import { renderStatus, statusJson } from '../render.js';
 import { statusAllCommand } from './fleet.js';
+import { projectStatus } from './project-status.js';
+import { isProjectSecretText } from '../../functions/lib/schemas.js';
+import { AWSCURRENT } from '../../functions/lib/secrets/store.js';
 import type { Snapshot, Survey } from '../snapshot.js';
 
 export const STATUS_HELP = (cli: string) => `Usage: ${cli} status --secret-id ID [--json] [options]
@@ -42,6 +45,13 @@ overlap window looks like half-done.
 
   --json                 print one JSON object (use npm run -s, or the bin, to keep npm's banner out)
 
+For a Stytch project secret (a value with secret_id), status lists the versions by
+secret_id and last four, the project environment's secrets as Stytch's management API
+lists them (created, last used, which label holds each, any held by none), and the
+deletion the sweep owes. It needs the workspace management key's secret:
+  --management-credentials-secret-id ID   default: STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID,
+                                          else the rotation function's setting
+
 Each verdict prints its fix as a command to copy, for example:
   ${cli} recover --secret-id ID --yes
   ${cli} retire --secret-id ID --yes
@@ -51,6 +61,17 @@ Exit code: 0 consistent or overlap window, 1 needs attention, 2 drift (outage),
 3 usage or access error.
 
 ${COMMON_HELP}`;
+
+/** AWSCURRENT is a Stytch project secret (DESIGN.md §4b); anything unreadable is left to the client status to explain. */
+async function holdsProjectSecret(connection: Connection, secretId: string): Promise<boolean> {
+  try {
+    const described = await connection.describe(secretId);
+    const versionId = Object.entries(described.VersionIdsToStages ?? {}).find(([, labels]) => labels?.includes(AWSCURRENT))?.[0];
+    return versionId !== undefined && isProjectSecretText(await connection.store.getVersion(described.ARN ?? secretId, versionId, { fresh: true }));
+  } catch {
+    return false;
+  }
+}
 
 /** Reads the state and diagnoses it: what status, rotate and recover all start from. */
 export async function readStatus(
@@ -73,7 +94,7 @@ export async function surveyStatus(connection: Connection, secretId: string, sty
 
 export async function statusCommand(argv: string[], ctx: CommandContext): Promise<ExitCode> {
   if (argv.includes('--all')) return await statusAllCommand(argv, ctx);
-  const parsed = parseCommand('status', argv, {}, ctx.cli);
+  const parsed = parseCommand('status', argv, { 'management-credentials-secret-id': { type: 'string' } }, ctx.cli);
   if (!parsed) {
     ctx.io.out(STATUS_HELP(ctx.cli));
     return 0;
@@ -81,6 +102,10 @@ export async function statusCommand(argv: string[], ctx: CommandContext): Promis
   const { common, values } = parsed;
   ctx.errorContext.secretId = common.secretId;
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
+  if (await holdsProjectSecret(connection, common.secretId)) {
+    const flag = parsed.values['management-credentials-secret-id'];
+    return await projectStatus(connection, common.secretId, common.style, typeof flag === 'string' && flag !== '' ? flag : undefined, ctx);
+  }
   const { survey, verdicts, exitCode } = await surveyStatus(connection, common.secretId, common.style);
   ctx.record({ ...statusJson(survey, verdicts) });
   for (const line of renderStatus(survey, verdicts)) ctx.io.out(line);

@@ -155,7 +155,7 @@ describe('The management API client', () => {
 
   it('never echoes a create answer it cannot read (it may hold the new secret)', async () => {
     const { fetch } = scripted([json(200, { secret: { secret: 'secret-test-echo-me-cccc' } })]);
-    const error = await managementOver(fetch).create(env).catch((e: unknown) => e as StytchApiError);
+    const error = (await managementOver(fetch).create(env).catch((e: unknown) => e)) as StytchApiError;
     expect(error).toBeInstanceOf(StytchApiError);
     expect(error.message).toMatch(/the answer has no valid secret object/);
     expect(error.message).not.toContain('echo-me');
@@ -215,7 +215,7 @@ describe('The project secret probe', () => {
 
   it('turns a 401 into a verification failure at once, without re-reading anything', async () => {
     const p = probe([stytchError(401, 'unauthorized_credentials')]);
-    const error = await p.run().catch((e: unknown) => e as Error);
+    const error = (await p.run().catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(VerificationError);
     expect(error.message).toMatch(/The new project secret secret-test-22222222-2222-4222-8222-222222222222 does not authenticate at Stytch's project API \(401 unauthorized_credentials, request_id request-id-401\)/);
     expect(error.message).not.toContain('dddd');
