@@ -19,12 +19,14 @@ import { LocalDynamoDB, STATE_TABLE_NAME } from './dynamodb.js';
 import { lambdaContext } from './lambda-context.js';
 import { SecretsManagerEmulator, SecretsManagerServiceError, type RotationEvent } from './secrets-manager/index.js';
 import { startServer } from './secrets-manager/server.js';
-import { StytchEmulator } from './stytch/emulator.js';
+import { StytchEmulator, type CreatedProject, type ProjectSecretState, type WorkspaceKey } from './stytch/emulator.js';
 
 export const LOCAL_FUNCTION_NAME = 'stytch-secret-rotation-local';
 export const LOCAL_LAMBDA_ARN = `arn:aws:lambda:us-east-1:123456789012:function:${LOCAL_FUNCTION_NAME}`;
 export { STATE_TABLE_NAME };
 export const CREDENTIALS_SECRET_NAME = 'stytch/project-credentials';
+/** The workspace management key the function rotates project secrets with (DESIGN.md §4b). */
+export const MANAGEMENT_CREDENTIALS_SECRET_NAME = 'stytch/management-credentials';
 export const DEFAULT_BUNDLE = resolve('dist/rotate-stytch-secret/index.mjs');
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
@@ -51,7 +53,7 @@ function injectedFailure(): SecretsManagerServiceError {
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations(?:\?.*)?$/;
 const CONFIGURATION_PATH = /^\/2015-03-31\/functions\/([^/]+)\/configuration\/?(?:\?.*)?$/;
 /** The function's settings that Lambda's GetFunctionConfiguration shows (what the CLI reads to find the stack). */
-const CONFIGURATION_VARIABLES = ['STYTCH_CREDENTIALS_SECRET_ID', 'ROTATION_STATE_TABLE', 'PREVIOUS_SECRET_GRACE_SECONDS', 'STYTCH_API_BASE_URL', 'POWERTOOLS_SERVICE_NAME'];
+const CONFIGURATION_VARIABLES = ['STYTCH_CREDENTIALS_SECRET_ID', 'STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID', 'ROTATION_STATE_TABLE', 'PREVIOUS_SECRET_GRACE_SECONDS', 'STYTCH_API_BASE_URL', 'POWERTOOLS_SERVICE_NAME'];
 
 
 /** A standard EventBridge scheduled event, as the sweep's schedule sends it. */
@@ -159,10 +161,27 @@ export class LocalStack {
     readonly dynamo: LocalDynamoDB,
     readonly stytchUrl: string,
     readonly secretsManagerUrl: string,
-    readonly project: { projectId: string; secret: string },
+    /**
+     * The emulated Stytch project environment as the stack created it: ids, slugs
+     * and its first secret (`secret`, `secretId`), which the credentials secret
+     * holds until something rotates it.
+     */
+    readonly project: CreatedProject,
+    /** The workspace management key held in the management credentials secret. */
+    readonly workspaceKey: WorkspaceKey,
     private readonly closers: Array<() => Promise<void>>,
     private readonly options: LocalStackOptions,
   ) {}
+
+  /** Name of the project credentials secret (`STYTCH_CREDENTIALS_SECRET_ID`), itself a rotatable project secret. */
+  readonly credentialsSecretName = CREDENTIALS_SECRET_NAME;
+  /** Name of the management credentials secret (`STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID`). */
+  readonly managementSecretName = MANAGEMENT_CREDENTIALS_SECRET_NAME;
+
+  /** The project's secrets as Stytch holds them now (ids, last fours, created/used times in epoch ms; never values). */
+  projectSecrets(): ProjectSecretState[] {
+    return this.stytch.projectSecrets(this.project.projectId);
+  }
 
   /**
    * The environment of a fresh shell pointed at this stack, as `npm run serve` tells a
@@ -208,13 +227,33 @@ export class LocalStack {
       throw error;
     });
     const project = stytch.createProject();
-    stack = new LocalStack(stytch, sm, dynamo, stytchServer.url, smServer.url, project, [stytchServer.close, smServer.close, () => dynamo.close()], options);
+    const workspaceKey = stytch.createWorkspaceKey();
+    stack = new LocalStack(stytch, sm, dynamo, stytchServer.url, smServer.url, project, workspaceKey, [stytchServer.close, smServer.close, () => dynamo.close()], options);
 
     await sm.handle('CreateSecret', {
       Name: CREDENTIALS_SECRET_NAME,
       ClientRequestToken: randomUUID(),
       Description: 'Stytch project credentials used by the rotation function (local stack)',
-      SecretString: JSON.stringify({ project_id: project.projectId, secret: project.secret, base_url: stytchServer.url }),
+      // secret_id and the slugs name this secret in the management API, so the credentials secret can itself be rotated.
+      SecretString: JSON.stringify({
+        project_id: project.projectId,
+        secret: project.secret,
+        base_url: stytchServer.url,
+        secret_id: project.secretId,
+        project_slug: project.projectSlug,
+        environment_slug: project.environmentSlug,
+      }),
+    });
+    await sm.handle('CreateSecret', {
+      Name: MANAGEMENT_CREDENTIALS_SECRET_NAME,
+      ClientRequestToken: randomUUID(),
+      Description: 'Stytch workspace management key used to rotate project secrets (local stack)',
+      // The emulator serves the management API on the same origin as the project API.
+      SecretString: JSON.stringify({
+        workspace_key_id: workspaceKey.workspaceKeyId,
+        workspace_key_secret: workspaceKey.workspaceKeySecret,
+        base_url: stytchServer.url,
+      }),
     });
     // The function reads its configuration from the environment, as in Lambda.
     Object.assign(process.env, {
@@ -226,6 +265,7 @@ export class LocalStack {
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET_NAME,
+      STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID: MANAGEMENT_CREDENTIALS_SECRET_NAME,
       POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
       // The name the bundled SDK (3.1164) reads; without it its Node 20 warning lands in `logs`.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -414,16 +454,19 @@ export class LocalStack {
   }
 
   /**
-   * Every secret value the stack holds: the project secret, and the
-   * client_secret / secret / whole value of every version of every secret in
-   * the Secrets Manager emulator. Values shorter than 8 characters are left
-   * out (they would match by chance).
+   * Every secret value the stack holds: the project secrets Stytch holds (also
+   * one nobody stored), the workspace key secret, and the client_secret /
+   * secret / workspace_key_secret / whole value of every version of every
+   * secret in the Secrets Manager emulator. Values shorter than 8 characters
+   * are left out (they would match by chance).
    */
   async knownSecrets(): Promise<KnownSecret[]> {
     const found = new Map<string, string>([[this.project.secret, 'the Stytch project secret']]);
     const add = (value: unknown, label: string) => {
       if (typeof value === 'string' && value.length >= 8 && !found.has(value)) found.set(value, label);
     };
+    add(this.workspaceKey.workspaceKeySecret, 'the Stytch workspace key secret');
+    for (const { secretId, secret } of this.stytch.projectSecretValues(this.project.projectId)) add(secret, `Stytch project secret ${secretId}`);
     let nextToken: string | undefined;
     do {
       const page = (await this.sm.handle('ListSecrets', { IncludePlannedDeletion: true, ...(nextToken ? { NextToken: nextToken } : {}) })) as {
@@ -438,6 +481,7 @@ export class LocalStack {
             const parsed = JSON.parse(version.secretString) as Record<string, unknown>;
             add(parsed.client_secret, `client_secret of ${where}`);
             add(parsed.secret, `secret of ${where}`);
+            add(parsed.workspace_key_secret, `workspace_key_secret of ${where}`);
           } catch {
             // Not JSON: the whole value is the secret.
           }

@@ -783,6 +783,13 @@ describe('Class: StytchEmulator (in-process API)', () => {
 
       expect(project.projectId).toMatch(/^project-test-[0-9a-f-]{36}$/);
       expect(project.secret).toMatch(/^secret-test-[A-Za-z0-9_-]+$/);
+      expect(project.secretId).toMatch(/^secret-test-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(project.projectSlug).toBe(project.projectId.slice('project-test-'.length));
+      expect(project.environmentSlug).toBe('test');
+      expect(emulator.createWorkspaceKey()).toEqual({
+        workspaceKeyId: expect.stringMatching(/^workspace-key-test-[0-9a-f-]{36}$/),
+        workspaceKeySecret: expect.stringMatching(URL_SAFE_SECRET),
+      });
       expect(app.client_id).toMatch(/^connected-app-test-[0-9a-f-]{36}$/);
       expect(app.client_secret).toMatch(URL_SAFE_SECRET);
       expect(m2m.client_id).toMatch(/^m2m-client-test-[0-9a-f-]{36}$/);
@@ -795,7 +802,13 @@ describe('Class: StytchEmulator (in-process API)', () => {
       const project = emulator.createProject({ projectId: 'project-test-fixed', secret: 'secret-test-fixed' });
       emulator.createM2MClient(project.projectId, { clientId: 'm2m-fixed' });
 
-      expect(project).toEqual({ projectId: 'project-test-fixed', secret: 'secret-test-fixed' });
+      expect(project).toEqual({
+        projectId: 'project-test-fixed',
+        secret: 'secret-test-fixed',
+        secretId: expect.stringMatching(/^secret-test-/),
+        projectSlug: 'fixed',
+        environmentSlug: 'test',
+      });
       expect(() => emulator.createProject({ projectId: 'project-test-fixed' })).toThrow(/already exists/);
       expect(() => emulator.createConnectedApp(project.projectId, { clientId: 'm2m-fixed' })).toThrow(/already exists/);
       expect(() => emulator.createM2MClient('project-test-unknown')).toThrow(/No project/);
@@ -813,6 +826,79 @@ describe('Class: StytchEmulator (in-process API)', () => {
 
       expect(pa).toEqual(pb);
       expect(a.createM2MClient(pa.projectId)).toEqual(b.createM2MClient(pb.projectId));
+    });
+  });
+
+  describe('Project secrets and slugs', () => {
+    it('derive live environments and take given slugs, refusing a taken environment or a bad slug', () => {
+      const emulator = new StytchEmulator();
+
+      const live = emulator.createProject({ projectId: 'project-live-shop' });
+      const test = emulator.createProject({ projectId: 'project-test-shop' });
+      const named = emulator.createProject({ projectSlug: 'local-project', environmentSlug: 'staging' });
+
+      expect(live).toMatchObject({ projectSlug: 'shop', environmentSlug: 'production', secretId: expect.stringMatching(/^secret-live-/) });
+      expect(live.secret).toMatch(/^secret-live-/);
+      expect(test).toMatchObject({ projectSlug: 'shop', environmentSlug: 'test' });
+      expect(named).toMatchObject({ projectSlug: 'local-project', environmentSlug: 'staging' });
+      expect(() => emulator.createProject({ projectSlug: 'local-project', environmentSlug: 'staging' })).toThrow(
+        /local-project already has an environment staging/,
+      );
+      expect(() => emulator.createProject({ projectSlug: 'Not A Slug' })).toThrow(/projectSlug "Not A Slug" is not a slug/);
+    });
+
+    it('record created_at and used_at on the injected clock; only a project-API request counts as a use', async () => {
+      let clock = 1_700_000_000_000;
+      const emulator = new StytchEmulator({ now: () => clock });
+      const project = emulator.createProject();
+      const app = emulator.createConnectedApp(project.projectId);
+      expect(emulator.projectSecrets(project.projectId)).toEqual([
+        { secretId: project.secretId, lastFour: project.secret.slice(-4), createdAt: 1_700_000_000_000, usedAt: null },
+      ]);
+
+      clock += 5000;
+      expect(emulator.isProjectSecretAccepted(project.projectId, project.secret)).toBe(true);
+      expect(emulator.projectSecrets(project.projectId)[0]!.usedAt).toBeNull();
+      const response = await emulator.fetch(`http://stytch.local/v1/connected_apps/clients/${app.client_id}`, {
+        headers: { authorization: basic(project.projectId, project.secret) },
+      });
+
+      expect(response.status).toBe(200);
+      expect(emulator.projectSecrets(project.projectId)[0]!.usedAt).toBe(1_700_000_005_000);
+    });
+
+    it('rotateProjectSecret replaces every secret with one new one', () => {
+      const emulator = new StytchEmulator();
+      const project = emulator.createProject();
+      const second = emulator.createProjectSecret(project.projectId);
+
+      const rotated = emulator.rotateProjectSecret(project.projectId);
+
+      expect(emulator.projectSecrets(project.projectId).map((s) => s.secretId)).toEqual([rotated.secretId]);
+      expect(emulator.isProjectSecretAccepted(project.projectId, rotated.secret)).toBe(true);
+      expect(emulator.isProjectSecretAccepted(project.projectId, project.secret)).toBe(false);
+      expect(emulator.isProjectSecretAccepted(project.projectId, second.secret)).toBe(false);
+    });
+
+    it('createProjectSecret stops at the limit of 50 with an error naming no secret', () => {
+      const emulator = new StytchEmulator();
+      const project = emulator.createProject();
+      for (let i = 1; i < 50; i++) emulator.createProjectSecret(project.projectId);
+
+      const error = (() => {
+        try {
+          emulator.createProjectSecret(project.projectId);
+        } catch (e) {
+          return e;
+        }
+      })();
+
+      expect(error).toMatchObject({ status: 400, errorType: 'too_many_secrets' });
+      expect(String((error as Error).message)).not.toContain(project.secret);
+      expect(emulator.projectSecrets(project.projectId)).toHaveLength(50);
+      emulator.deleteProjectSecret(project.projectId, project.secretId);
+      expect(emulator.createProjectSecret(project.projectId).secretId).toMatch(/^secret-test-/);
+      expect(() => emulator.deleteProjectSecret(project.projectId, project.secretId)).toThrow(/was not found/);
     });
   });
 

@@ -1,8 +1,9 @@
 /**
  * An in-memory Stytch API for tests and the local stack (DESIGN.md §6): the
  * Connected App and M2M secret-rotation endpoints, the M2M token endpoint,
- * project Basic auth, Stytch's error JSON, fault injection and a per-project
- * rate limit.
+ * project Basic auth, the management API's project-secret endpoints (workspace
+ * key Basic auth; DESIGN.md §4b), Stytch's error JSON, fault injection and a
+ * per-caller rate limit.
  *
  * One handler serves both entry points, so `emulator.fetch` (in-process) and
  * `listen()` (real HTTP, for the official SDK and the CLI) cannot drift apart.
@@ -22,17 +23,23 @@ import {
   EmulatedApiError,
   StytchModel,
   connectedAppJson,
+  createdSecretJson,
   lastFour,
   m2mClientJson,
+  maskedSecretJson,
   secretEquals,
   type ClientKind,
   type ConnectedAppClientType,
+  type CreatedProject,
+  type CreateProjectOptions,
+  type WorkspaceKey,
 } from './model.js';
 
-export type { ConnectedAppClientType } from './model.js';
+export { MAX_PROJECT_SECRETS } from './model.js';
+export type { ConnectedAppClientType, CreatedProject, CreateProjectOptions, WorkspaceKey } from './model.js';
 
 export interface StytchEmulatorOptions {
-  /** Clock for the rate limiter, in milliseconds (default Date.now). */
+  /** Clock in epoch milliseconds for the rate limiter, tokens, and secrets' created_at / used_at (default Date.now). */
   now?: () => number;
   /** Source for ids and secrets, like Math.random (default node:crypto). For reproducible runs only. */
   random?: () => number;
@@ -49,7 +56,20 @@ export type Operation =
   | 'm2m.rotate_cancel'
   | 'm2m.token'
   | 'sessions.jwks'
+  | 'secrets.create'
+  | 'secrets.list'
+  | 'secrets.get'
+  | 'secrets.delete'
   | 'unknown';
+
+/** A project secret as the management API lists it, with times as epoch milliseconds (never the value). */
+export interface ProjectSecretState {
+  secretId: string;
+  lastFour: string;
+  createdAt: number;
+  /** null until the secret authenticates a project-API request. */
+  usedAt: number | null;
+}
 
 export interface Fault {
   /** undefined = any operation. */
@@ -104,6 +124,10 @@ const OPERATIONS: readonly Operation[] = [
   'm2m.rotate_cancel',
   'm2m.token',
   'sessions.jwks',
+  'secrets.create',
+  'secrets.list',
+  'secrets.get',
+  'secrets.delete',
   'unknown',
 ];
 const FAULT_MODES: ReadonlyArray<Fault['mode']> = ['before', 'after', 'drop', 'delay'];
@@ -119,9 +143,12 @@ let sharedSigningKey: SigningKey | undefined;
 
 type ClientAction = 'get' | 'rotate_start' | 'rotate' | 'rotate_cancel';
 
+type SecretsOperation = 'secrets.create' | 'secrets.list' | 'secrets.get' | 'secrets.delete';
+
 type Route =
-  | { operation: Exclude<Operation, 'm2m.token' | 'sessions.jwks' | 'unknown'>; kind: ClientKind; action: ClientAction; clientId: string }
+  | { operation: `${ClientKind}.${ClientAction}`; kind: ClientKind; action: ClientAction; clientId: string }
   | { operation: 'm2m.token' | 'sessions.jwks'; projectId: string }
+  | { operation: SecretsOperation; projectSlug: string; environmentSlug: string; secretId?: string }
   | { operation: 'unknown' };
 
 /** What both entry points hand to the shared handler. */
@@ -154,19 +181,40 @@ export class StytchEmulator {
   #requests: RequestRecord[] = [];
 
   constructor(options: StytchEmulatorOptions = {}) {
-    this.#model = new StytchModel(options.random);
     this.#now = options.now ?? Date.now;
+    this.#model = new StytchModel({ now: this.#now, ...(options.random === undefined ? {} : { random: options.random }) });
   }
 
   // ---- setup (as if done in the dashboard) -----------------------------------
 
-  createProject(opts?: { projectId?: string; secret?: string }): { projectId: string; secret: string } {
+  /**
+   * A project environment with one secret. Its slugs address it in the management
+   * API: by default the project id without `project-test-` and `test` (`production`
+   * for a `project-live-` id).
+   */
+  createProject(opts?: CreateProjectOptions): CreatedProject {
     return this.#model.createProject(opts);
   }
 
-  /** Replaces the project secret: the old one gets 401 from now on. */
-  rotateProjectSecret(projectId: string): { secret: string } {
+  /** Replaces all of the project's secrets with one new one: every earlier secret gets 401 from now on. */
+  rotateProjectSecret(projectId: string): { secret: string; secretId: string } {
     return this.#model.rotateProjectSecret(projectId);
+  }
+
+  /** A workspace management key for the management API (Basic `workspaceKeyId:workspaceKeySecret`); it manages every project. */
+  createWorkspaceKey(): WorkspaceKey {
+    return this.#model.createWorkspaceKey();
+  }
+
+  /** Adds a secret as someone in the dashboard would (bypasses faults; obeys the 50-secret limit). */
+  createProjectSecret(projectId: string): { secretId: string; secret: string } {
+    const record = this.#model.createProjectSecret(projectId);
+    return { secretId: record.secretId, secret: record.secret };
+  }
+
+  /** Deletes a secret as someone in the dashboard would; it gets 401 at once. */
+  deleteProjectSecret(projectId: string, secretId: string): void {
+    this.#model.deleteProjectSecret(projectId, secretId);
   }
 
   createConnectedApp(
@@ -188,6 +236,29 @@ export class StytchEmulator {
   /** True when Stytch would accept `secret` for the client now (its current or next secret). */
   isAccepted(clientId: string, secret: string): boolean {
     return this.#model.isAccepted(clientId, secret);
+  }
+
+  /** The project's secrets as the management API would list them, oldest first. */
+  projectSecrets(projectId: string): ProjectSecretState[] {
+    return this.#model.projectSecrets(projectId).map((record) => ({
+      secretId: record.secretId,
+      lastFour: record.secret.slice(-4),
+      createdAt: record.createdAt,
+      usedAt: record.usedAt,
+    }));
+  }
+
+  /** True when `secret` authenticates for the project now; unlike a request, it does not set used_at. */
+  isProjectSecretAccepted(projectId: string, secret: string): boolean {
+    return this.#model.isProjectSecretAccepted(projectId, secret);
+  }
+
+  /**
+   * Every secret value the project holds, by id: for leak scans (invariant V) that
+   * must also find a secret nobody stored. Never log what this returns.
+   */
+  projectSecretValues(projectId: string): Array<{ secretId: string; secret: string }> {
+    return this.#model.projectSecrets(projectId).map(({ secretId, secret }) => ({ secretId, secret }));
   }
 
   clientState(clientId: string): ClientState {
@@ -402,6 +473,11 @@ export class StytchEmulator {
           return this.#token(route.projectId, req, requestId);
         case 'sessions.jwks':
           return jsonResponse(200, { keys: [this.#signingKey(route.projectId).jwk], request_id: requestId, status_code: 200 });
+        case 'secrets.create':
+        case 'secrets.list':
+        case 'secrets.get':
+        case 'secrets.delete':
+          return this.#manageSecrets(route, req, requestId);
         default:
           return this.#manageClient(route, req, requestId);
       }
@@ -439,6 +515,32 @@ export class StytchEmulator {
         ? { connected_app: connectedAppJson(client, nextSecret) }
         : { m2m_client: m2mClientJson(client, nextSecret) };
     return jsonResponse(200, { request_id: requestId, status_code: 200, ...body });
+  }
+
+  /**
+   * The management API's project secrets (stytch-management-node `lib/secrets.ts`):
+   * workspace-key Basic auth, then the environment by slugs, then the secret.
+   */
+  #manageSecrets(route: Extract<Route, { operation: SecretsOperation }>, req: WireRequest, requestId: string): WireResponse {
+    const credentials = parseBasic(req.headers);
+    if (!credentials || !this.#model.authenticateWorkspaceKey(credentials.user, credentials.password)) {
+      const message = 'Unauthorized credentials: the management API takes a workspace key ID and secret, not a project secret.';
+      throw new EmulatedApiError(401, 'unauthorized_credentials', message);
+    }
+    if (route.operation === 'secrets.create' || route.operation === 'secrets.delete') requireJsonObjectOrEmpty(req.body);
+    const { projectId } = this.#model.environmentBySlugs(route.projectSlug, route.environmentSlug);
+    const ok = (body: Record<string, unknown>): WireResponse => jsonResponse(200, { request_id: requestId, status_code: 200, ...body });
+    switch (route.operation) {
+      case 'secrets.create':
+        return ok({ secret: createdSecretJson(this.#model.createProjectSecret(projectId)) });
+      case 'secrets.list':
+        return ok({ secrets: this.#model.projectSecrets(projectId).map(maskedSecretJson) });
+      case 'secrets.get':
+        return ok({ secret: maskedSecretJson(this.#model.requireProjectSecret(projectId, route.secretId!)) });
+      case 'secrets.delete':
+        this.#model.deleteProjectSecret(projectId, route.secretId!);
+        return ok({});
+    }
   }
 
   /** POST /v1/public/{project_id}/oauth2/token: client_credentials for M2M clients only. */
@@ -556,6 +658,7 @@ export class StytchEmulator {
 const CLIENT_ROUTE = /^\/v1\/(connected_apps|m2m)\/clients\/([^/]+)(\/secrets\/rotate(?:\/(start|cancel))?)?$/;
 const TOKEN_ROUTE = /^\/v1\/public\/([^/]+)\/oauth2\/token$/;
 const JWKS_ROUTE = /^\/v1\/sessions\/jwks\/([^/]+)$/;
+const SECRETS_ROUTE = /^\/pwa\/v3\/projects\/([^/]+)\/environments\/([^/]+)\/secrets(?:\/([^/]+))?$/;
 
 /** Exact paths only: a trailing slash or doubled slash is a 404, as a strict server would answer. */
 function matchRoute(method: string, pathname: string): Route {
@@ -584,6 +687,20 @@ function matchRoute(method: string, pathname: string): Route {
   if (jwks && method === 'GET') {
     const projectId = safeDecode(jwks[1]!);
     if (projectId !== undefined) return { operation: 'sessions.jwks', projectId };
+  }
+  const secrets = SECRETS_ROUTE.exec(pathname);
+  if (secrets) {
+    const [projectSlug, environmentSlug] = [safeDecode(secrets[1]!), safeDecode(secrets[2]!)];
+    const secretId = secrets[3] === undefined ? undefined : safeDecode(secrets[3]);
+    if (projectSlug === undefined || environmentSlug === undefined || secretId === '') return { operation: 'unknown' };
+    const where = { projectSlug, environmentSlug };
+    if (secrets[3] === undefined) {
+      if (method === 'POST') return { operation: 'secrets.create', ...where };
+      if (method === 'GET') return { operation: 'secrets.list', ...where };
+    } else if (secretId !== undefined) {
+      if (method === 'GET') return { operation: 'secrets.get', ...where, secretId };
+      if (method === 'DELETE') return { operation: 'secrets.delete', ...where, secretId };
+    }
   }
   return { operation: 'unknown' };
 }

@@ -30,10 +30,58 @@ export class EmulatedApiError extends Error {
   }
 }
 
+/** One of a project environment's API secrets; any of them authenticates project-API requests. */
+export interface ProjectSecretRecord {
+  /** `secret-test-<uuid>` / `secret-live-<uuid>`: the id the management API lists it by. */
+  secretId: string;
+  secret: string;
+  /** Epoch milliseconds, on the model's clock. */
+  createdAt: number;
+  /** When it last authenticated a project-API request; null until then. */
+  usedAt: number | null;
+}
+
+/** One Stytch project environment: a project id, its slugs for the management API, and its secrets. */
 interface Project {
   projectId: string;
-  secret: string;
+  projectSlug: string;
+  environmentSlug: string;
+  secrets: ProjectSecretRecord[];
 }
+
+export interface CreatedProject {
+  projectId: string;
+  /** The project's one secret at creation. */
+  secret: string;
+  secretId: string;
+  projectSlug: string;
+  environmentSlug: string;
+}
+
+export interface CreateProjectOptions {
+  projectId?: string;
+  secret?: string;
+  projectSlug?: string;
+  environmentSlug?: string;
+}
+
+export interface WorkspaceKey {
+  workspaceKeyId: string;
+  workspaceKeySecret: string;
+}
+
+export interface StytchModelOptions {
+  /** Source for ids and secrets, like Math.random (default node:crypto). */
+  random?: () => number;
+  /** Clock for created_at / used_at, in epoch milliseconds (default Date.now). */
+  now?: () => number;
+}
+
+/** Stytch's limit on API secrets per project environment (stytch.com/docs, management API). */
+export const MAX_PROJECT_SECRETS = 50;
+
+/** Lowercase letters, digits and inner dashes, as Stytch's slugs. */
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
 export interface ClientRecord {
   kind: ClientKind;
@@ -85,10 +133,17 @@ export function secretEquals(a: string, b: string): boolean {
 export class StytchModel {
   readonly #projects = new Map<string, Project>();
   readonly #clients = new Map<string, ClientRecord>();
+  readonly #workspaceKeys = new Map<string, string>();
   readonly #random: (() => number) | undefined;
+  readonly #now: () => number;
 
-  constructor(random?: () => number) {
-    this.#random = random;
+  constructor(options: StytchModelOptions = {}) {
+    this.#random = options.random;
+    this.#now = options.now ?? Date.now;
+  }
+
+  now(): number {
+    return this.#now();
   }
 
   // ---- ids and secrets ------------------------------------------------------
@@ -115,41 +170,135 @@ export class StytchModel {
     return this.randomBytes(33).toString('base64url');
   }
 
-  // ---- projects -------------------------------------------------------------
+  // ---- projects ----------------------------------------------------------
 
-  createProject(opts: { projectId?: string; secret?: string } = {}): { projectId: string; secret: string } {
+  createProject(opts: CreateProjectOptions = {}): CreatedProject {
     const projectId = opts.projectId ?? `project-test-${this.uuid()}`;
     if (this.#projects.has(projectId)) throw new Error(`Project ${projectId} already exists`);
-    const project = { projectId, secret: opts.secret ?? this.#newProjectSecret(projectId) };
-    this.#projects.set(projectId, project);
-    return { ...project };
+    const projectSlug = opts.projectSlug ?? defaultProjectSlug(projectId);
+    const environmentSlug = opts.environmentSlug ?? (isLive(projectId) ? 'production' : 'test');
+    for (const [name, slug] of [['projectSlug', projectSlug], ['environmentSlug', environmentSlug]] as const) {
+      if (!SLUG.test(slug)) throw new Error(`${name} ${JSON.stringify(slug)} is not a slug: use lowercase letters, digits and dashes`);
+    }
+    if (this.#findEnvironment(projectSlug, environmentSlug)) {
+      throw new Error(`Project ${projectSlug} already has an environment ${environmentSlug}`);
+    }
+    const first = this.#newSecretRecord(projectId, opts.secret);
+    this.#projects.set(projectId, { projectId, projectSlug, environmentSlug, secrets: [first] });
+    return { projectId, secret: first.secret, secretId: first.secretId, projectSlug, environmentSlug };
   }
 
-  rotateProjectSecret(projectId: string): { secret: string } {
+  /** Replaces all of the project's secrets with one new one: every earlier secret gets 401 from now on. */
+  rotateProjectSecret(projectId: string): { secret: string; secretId: string } {
     const project = this.#requireProject(projectId);
-    project.secret = this.#newProjectSecret(projectId);
-    return { secret: project.secret };
+    const record = this.#newSecretRecord(projectId);
+    project.secrets = [record];
+    return { secret: record.secret, secretId: record.secretId };
   }
 
-  /** Basic-auth check for the management endpoints. */
+  /**
+   * Basic-auth check for the project API: any of the project's secrets
+   * authenticates, and the one that did records the time (Stytch's `used_at`).
+   */
   authenticateProject(projectId: string, secret: string): boolean {
-    const project = this.#projects.get(projectId);
-    return project !== undefined && secretEquals(project.secret, secret);
+    const record = this.#matchingSecret(projectId, secret);
+    if (record === undefined) return false;
+    record.usedAt = this.#now();
+    return true;
+  }
+
+  /** Whether `secret` would authenticate for the project now, without counting as a use. */
+  isProjectSecretAccepted(projectId: string, secret: string): boolean {
+    return this.#matchingSecret(projectId, secret) !== undefined;
   }
 
   hasProject(projectId: string): boolean {
     return this.#projects.has(projectId);
   }
 
-  #newProjectSecret(projectId: string): string {
-    const env = projectId.startsWith('project-live-') ? 'live' : 'test';
-    return `secret-${env}-${this.randomBytes(27).toString('base64url')}`;
+  /** The project's secrets, oldest first (records are live: callers must not change them). */
+  projectSecrets(projectId: string): readonly ProjectSecretRecord[] {
+    return this.#requireProject(projectId).secrets;
+  }
+
+  #matchingSecret(projectId: string, secret: string): ProjectSecretRecord | undefined {
+    const project = this.#projects.get(projectId);
+    return project?.secrets.find((record) => secretEquals(record.secret, secret));
+  }
+
+  #newSecretRecord(projectId: string, secret?: string): ProjectSecretRecord {
+    const env = isLive(projectId) ? 'live' : 'test';
+    return {
+      secretId: `secret-${env}-${this.uuid()}`,
+      secret: secret ?? `secret-${env}-${this.randomBytes(27).toString('base64url')}`,
+      createdAt: this.#now(),
+      usedAt: null,
+    };
   }
 
   #requireProject(projectId: string): Project {
     const project = this.#projects.get(projectId);
     if (!project) throw new Error(`No project ${projectId}: call createProject first`);
     return project;
+  }
+
+  #findEnvironment(projectSlug: string, environmentSlug: string): Project | undefined {
+    for (const project of this.#projects.values()) {
+      if (project.projectSlug === projectSlug && project.environmentSlug === environmentSlug) return project;
+    }
+    return undefined;
+  }
+
+  // ---- the management API: workspace keys and project secrets ---------------
+
+  /** A workspace management key: it manages every project of this emulator, and cannot call the project API. */
+  createWorkspaceKey(): WorkspaceKey {
+    const workspaceKeyId = `workspace-key-test-${this.uuid()}`;
+    const workspaceKeySecret = this.randomBytes(33).toString('base64url');
+    this.#workspaceKeys.set(workspaceKeyId, workspaceKeySecret);
+    return { workspaceKeyId, workspaceKeySecret };
+  }
+
+  authenticateWorkspaceKey(keyId: string, keySecret: string): boolean {
+    const held = this.#workspaceKeys.get(keyId);
+    return held !== undefined && secretEquals(held, keySecret);
+  }
+
+  /** The project environment a management path names, or the API's 404. */
+  environmentBySlugs(projectSlug: string, environmentSlug: string): Project {
+    const project = this.#findEnvironment(projectSlug, environmentSlug);
+    if (project) return project;
+    const projectExists = [...this.#projects.values()].some((p) => p.projectSlug === projectSlug);
+    if (!projectExists) throw new EmulatedApiError(404, 'project_not_found', `Project ${projectSlug} was not found in this workspace.`);
+    throw new EmulatedApiError(404, 'environment_not_found', `Environment ${environmentSlug} was not found in project ${projectSlug}.`);
+  }
+
+  /** A new secret for the environment, refused beyond MAX_PROJECT_SECRETS. */
+  createProjectSecret(projectId: string): ProjectSecretRecord {
+    const project = this.#requireProject(projectId);
+    if (project.secrets.length >= MAX_PROJECT_SECRETS) {
+      throw new EmulatedApiError(
+        400,
+        'too_many_secrets',
+        `Environment ${project.environmentSlug} of project ${project.projectSlug} already has ${MAX_PROJECT_SECRETS} secrets, the most allowed. Delete one before creating another.`,
+      );
+    }
+    const record = this.#newSecretRecord(projectId);
+    project.secrets.push(record);
+    return record;
+  }
+
+  requireProjectSecret(projectId: string, secretId: string): ProjectSecretRecord {
+    const record = this.#requireProject(projectId).secrets.find((s) => s.secretId === secretId);
+    if (!record) throw new EmulatedApiError(404, 'secret_not_found', `Secret ${secretId} was not found in this environment.`);
+    return record;
+  }
+
+  /** Deletes at once: the secret gets 401 from the next request on. */
+  deleteProjectSecret(projectId: string, secretId: string): void {
+    const record = this.requireProjectSecret(projectId, secretId);
+    const project = this.#requireProject(projectId);
+    project.secrets = project.secrets.filter((s) => s !== record);
   }
 
   // ---- clients --------------------------------------------------------------
@@ -280,7 +429,43 @@ export class StytchModel {
   }
 }
 
+function isLive(projectId: string): boolean {
+  return projectId.startsWith('project-live-');
+}
+
+/** `project-test-3f0c…` → `3f0c…`: unique like the id, and a valid slug. */
+function defaultProjectSlug(projectId: string): string {
+  const slug = projectId
+    .replace(/^project-(test|live)-/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64)
+    .replace(/-+$/, '');
+  return slug === '' ? 'project' : slug;
+}
+
 // ---- wire shapes (field names and order as in the SDK's types) ---------------
+
+/** Epoch milliseconds as the management API's ISO-8601 timestamps. */
+export function isoTimestamp(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** `MaskedSecret` (stytch-management-node lib/secrets.ts): `used_at` is left out until the secret is used. */
+export function maskedSecretJson(record: ProjectSecretRecord): Record<string, unknown> {
+  return {
+    secret_id: record.secretId,
+    last_four: record.secret.slice(-4),
+    created_at: isoTimestamp(record.createdAt),
+    ...(record.usedAt === null ? {} : { used_at: isoTimestamp(record.usedAt) }),
+  };
+}
+
+/** `Secret`, the create response's only view of the value. */
+export function createdSecretJson(record: ProjectSecretRecord): Record<string, unknown> {
+  return { secret_id: record.secretId, secret: record.secret, created_at: isoTimestamp(record.createdAt) };
+}
 
 /** `ConnectedApp`, or `ConnectedAppWithNextClientSecret` when `nextClientSecret` is given. */
 export function connectedAppJson(client: ClientRecord, nextClientSecret?: string): Record<string, unknown> {
