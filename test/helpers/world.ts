@@ -46,6 +46,7 @@ import { SecretsManagerEmulator, SecretsManagerServiceError, type SecretSnapshot
 
 export const LAMBDA_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:rotate-stytch-secret';
 export const CREDENTIALS_SECRET = 'stytch/project-credentials';
+export const MANAGEMENT_SECRET = 'stytch/management-credentials';
 export const STATE_TABLE = 'rotation-state';
 export { scheduledEvent };
 /** How far the World's clock moves on when a lease may have been left behind: past any lease's end. */
@@ -55,7 +56,8 @@ export type Step = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
 export const STEPS: Step[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
 
 export interface WorldOptions {
-  kind?: 'connected_app' | 'm2m';
+  /** project_secret: the rotated secret is one of the project's API secrets, rotated through the management API. */
+  kind?: 'connected_app' | 'm2m' | 'project_secret';
   clientType?: 'first_party' | 'third_party' | 'first_party_public' | 'third_party_public';
   extraFields?: Record<string, unknown>;
   rotationEnabled?: boolean;
@@ -182,10 +184,16 @@ const isLeaseRelease = (operation: string, input: unknown) =>
   String((input as { ConditionExpression?: unknown } | undefined)?.ConditionExpression ?? '').startsWith('lease_holder = :holder');
 
 const STYTCH_ROUTE = /^\/v1\/(connected_apps|m2m)\/clients\/[^/]+(\/secrets\/rotate(?:\/(start|cancel))?)?$/;
+const MANAGEMENT_ROUTE = /^\/pwa\/v3\/projects\/[^/]+\/environments\/[^/]+\/secrets(\/[^/]+)?$/;
 
 /** The emulator's operation name for a Stytch URL (the same names as its `requests` log). */
-export function stytchOperation(url: string): string {
+export function stytchOperation(url: string, method = 'GET'): string {
   const path = new URL(url, 'http://stytch.local').pathname;
+  const managed = MANAGEMENT_ROUTE.exec(path);
+  if (managed) {
+    if (managed[1] === undefined) return method === 'POST' ? 'secrets.create' : 'secrets.list';
+    return method === 'DELETE' ? 'secrets.delete' : 'secrets.get';
+  }
   if (/^\/v1\/public\/[^/]+\/oauth2\/token$/.test(path)) return 'm2m.token';
   const m = STYTCH_ROUTE.exec(path);
   if (!m) return 'unknown';
@@ -291,7 +299,8 @@ const isStytchFailure = (e: unknown): e is StytchFailure => (STYTCH_TRANSIENT_FA
 const isSmFailure = (e: unknown): e is SecretsManagerFailure => e === 'InternalServiceError' || e === 'ThrottlingException' || e === 'NetworkError';
 
 export class World {
-  readonly stytch = new StytchEmulator();
+  /** On the World's clock, so used_at moves with it. */
+  readonly stytch = new StytchEmulator({ now: () => this.clock.now() });
   readonly sm: SecretsManagerEmulator;
   /** The state table's DynamoDB (dynalite, in process). */
   readonly dynamo = new LocalDynamoDB();
@@ -309,8 +318,12 @@ export class World {
   };
   /** The client the handler uses: mocked ('mock'), bare ('direct') or the real pipeline ('sdk'). */
   readonly smClient: SecretsManagerClient;
-  readonly project: { projectId: string; secret: string };
+  readonly project: { projectId: string; secret: string; secretId: string; projectSlug: string; environmentSlug: string };
   readonly client: { client_id: string; client_secret: string };
+  /** kind project_secret: the rotated value (another of the project's secrets than the credentials secret's). */
+  readonly projectSecret: { project_id: string; secret: string; secret_id: string; project_slug: string; environment_slug: string } | undefined;
+  /** kind project_secret: the workspace key in MANAGEMENT_SECRET. */
+  readonly workspaceKey: { workspaceKeyId: string; workspaceKeySecret: string } | undefined;
   readonly secretArn: string;
   readonly secretName = 'demo/stytch-client';
   /** aws-sdk-client-mock's view of every command the handler sent ('mock' transport only). */
@@ -384,14 +397,27 @@ export class World {
       this.dynamoClient = { send } as unknown as DynamoDBClient;
     }
     this.project = this.stytch.createProject();
+    if (options.kind === 'project_secret') {
+      const second = this.stytch.createProjectSecret(this.project.projectId);
+      this.projectSecret = {
+        project_id: this.project.projectId,
+        secret: second.secret,
+        secret_id: second.secretId,
+        project_slug: this.project.projectSlug,
+        environment_slug: this.project.environmentSlug,
+      };
+      this.workspaceKey = this.stytch.createWorkspaceKey();
+    }
     const created =
-      options.kind === 'm2m'
+      options.kind === 'm2m' || options.kind === 'project_secret'
         ? this.stytch.createM2MClient(this.project.projectId)
         : this.stytch.createConnectedApp(this.project.projectId, { clientType: options.clientType ?? 'first_party' });
     this.client = { client_id: created.client_id, client_secret: created.client_secret ?? 'public-client-has-no-secret' };
     this.env = {
       STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET,
       STYTCH_API_BASE_URL: 'http://127.0.0.1:9',
+      STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID: MANAGEMENT_SECRET,
+      STYTCH_MANAGEMENT_API_BASE_URL: 'http://127.0.0.1:9',
       ROTATION_STATE_TABLE: STATE_TABLE,
       // The suites written before the overlap window assume the previous secret dies in finishSecret; a window is opted into.
       PREVIOUS_SECRET_GRACE_SECONDS: '0',
@@ -410,10 +436,17 @@ export class World {
       ClientRequestToken: randomUUID(),
       SecretString: JSON.stringify({ project_id: this.project.projectId, secret: this.project.secret }),
     });
+    if (this.workspaceKey) {
+      await this.sm.handle('CreateSecret', {
+        Name: MANAGEMENT_SECRET,
+        ClientRequestToken: randomUUID(),
+        SecretString: JSON.stringify({ workspace_key_id: this.workspaceKey.workspaceKeyId, workspace_key_secret: this.workspaceKey.workspaceKeySecret }),
+      });
+    }
     const created = (await this.sm.handle('CreateSecret', {
       Name: this.secretName,
       ClientRequestToken: randomUUID(),
-      SecretString: JSON.stringify({ ...this.client, ...this.options.extraFields }),
+      SecretString: JSON.stringify({ ...(this.projectSecret ?? this.client), ...this.options.extraFields }),
     })) as { ARN: string };
     (this as { secretArn: string }).secretArn = created.ARN;
     this.sm.registerInvoker(LAMBDA_ARN, (event) => this.invokeRaw(event));
@@ -525,7 +558,13 @@ export class World {
   async stateItem(): Promise<Record<string, unknown> | undefined> {
     const out = await this.dynamo.handle('GetItem', {
       TableName: STATE_TABLE,
-      Key: { pk: { S: `client#${this.project.projectId}#${this.client.client_id}` } },
+      Key: {
+        pk: {
+          S: this.projectSecret
+            ? `client#${this.project.projectId}#${this.project.projectSlug}/${this.project.environmentSlug}`
+            : `client#${this.project.projectId}#${this.client.client_id}`,
+        },
+      },
       ConsistentRead: true,
     });
     return out.Item as Record<string, unknown> | undefined;
@@ -629,6 +668,13 @@ export class World {
   /** Every secret this world has seen: the leak scan looks for each in all captured output and errors. */
   knownSecrets(extra: string[] = []): string[] {
     const values = new Set<string>([this.project.secret, this.client.client_secret, ...this.mintedSecrets, ...this.rotationTokensSent, ...extra]);
+    // Every project secret, stored or not (a created one nobody stored included), and the workspace key.
+    for (const { secret } of this.stytch.projectSecretValues(this.project.projectId)) values.add(secret);
+    if (this.projectSecret) values.add(this.projectSecret.secret);
+    if (this.workspaceKey) {
+      values.add(this.workspaceKey.workspaceKeySecret);
+      values.add(Buffer.from(`${this.workspaceKey.workspaceKeyId}:${this.workspaceKey.workspaceKeySecret}`).toString('base64'));
+    }
     const basic = (projectId: unknown, secret: unknown) => {
       // The Authorization header of every Stytch call: logging headers would leak the project secret this way.
       if (typeof projectId === 'string' && typeof secret === 'string') values.add(Buffer.from(`${projectId}:${secret}`).toString('base64'));
@@ -799,7 +845,7 @@ export class World {
   /** The fetch the handler uses: the emulator's, recorded and subject to the interceptor. */
   private readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const operation = stytchOperation(url);
+    const operation = stytchOperation(url, init?.method ?? (input instanceof Request ? input.method : 'GET'));
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     return this.external('stytch', operation, async (fault) => {
       if (fault?.when === 'before') {
@@ -807,6 +853,10 @@ export class World {
         if (fault.error) return stytchFailure(fault.error as StytchFailure);
       }
       const response = await this.stytch.fetch(input, init);
+      if (operation === 'secrets.create' && response.ok) {
+        const next = ((await response.clone().json()) as { secret?: { secret?: unknown } }).secret?.secret;
+        if (typeof next === 'string') this.mintedSecrets.push(next);
+      }
       if (operation.endsWith('.rotate_start') && response.ok) {
         const body = (await response.clone().json()) as Record<string, { next_client_secret?: unknown } | undefined>;
         const next = (body.connected_app ?? body.m2m_client)?.next_client_secret;
