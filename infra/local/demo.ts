@@ -4,8 +4,12 @@
  *   npm start       one real rotation of a demo Connected App secret on the
  *                   local stack with a short overlap window: the old secret
  *                   still works after the rotation, a retirement sweep after
- *                   the window retires it; then a report and a verdict; exit 0
- *                   when every check passes, 1 otherwise.
+ *                   the window retires it. Then the Stytch project secret in
+ *                   the credentials secret is rotated the same way (through
+ *                   the management API), the client is rotated again with the
+ *                   new one, and the old project secret is deleted after its
+ *                   window; then a verdict; exit 0 when every check passes,
+ *                   1 otherwise.
  *   npm run serve   the stack on fixed ports (AWS 4566: Secrets Manager,
  *                   DynamoDB and Lambda Invoke; Stytch 4567) with two demo
  *                   secrets, for the real AWS CLI; a retirement sweep on a
@@ -530,18 +534,110 @@ async function runOnce(options: Options, style: Style): Promise<number> {
       },
     ];
 
-    await show(
-      formatEndState(
-        { stytch: { before: stytchBefore, rotated: stytchRotated, swept: stytchSwept }, versionsBefore, versionsAfter },
-        style,
-      ) +
-        '\n' +
-        formatVerdict(checks, performance.now() - started, style),
-    );
+    await show(formatEndState({ stytch: { before: stytchBefore, rotated: stytchRotated, swept: stytchSwept }, versionsBefore, versionsAfter }, style));
+
+    // Part two: the project secret the function itself uses (DESIGN.md §4b), then the client again with it.
+    checks.push(...(await projectSecretPart(stack, seeded, graceSeconds, show, style)));
+    const finalScan = await stack.scanForSecrets();
+    checks.push({
+      ok: finalScan.linesWithSecret === 0,
+      text: `${finalScan.lines} log lines in all, ${finalScan.linesWithSecret} contain a secret (project secrets and the workspace key included)`,
+      why: `found ${finalScan.leaked.join(', ')}`,
+    });
+    await show(formatVerdict(checks, performance.now() - started, style));
     return checks.every((c) => c.ok) ? 0 : 1;
   } finally {
     await stack.close();
   }
+}
+
+/**
+ * Rotates the Stytch project secret in the credentials secret (a project secret rotation, through the
+ * management API), rotates the demo client again with the new credentials, and shows the old project secret
+ * accepted inside the window and rejected after the sweep.
+ */
+async function projectSecretPart(
+  stack: LocalStack,
+  client: SeededSecret,
+  graceSeconds: number,
+  show: (text: string) => Promise<void>,
+  style: Style,
+): Promise<Check[]> {
+  const name = stack.credentialsSecretName;
+  const projectId = stack.project.projectId;
+  const valueOf = async (stage: string) => {
+    const text = await valueAt(stack, name, stage);
+    return text === undefined ? undefined : (JSON.parse(text) as { secret?: string; secret_id?: string });
+  };
+  const accepted = (secret: string | undefined) => secret !== undefined && stack.stytch.isProjectSecretAccepted(projectId, secret);
+  const idsAtStytch = () => stack.stytch.projectSecrets(projectId).map((s) => s.secretId);
+  const before = await valueOf('AWSCURRENT');
+  await show(style.bold(`Project secret rotation: ${name}`) + style.dim(' (the Stytch project secret the function itself uses, through the management API)'));
+  await show(`  before: secret_id ${before?.secret_id ?? '-'} ${fragment(last4(before?.secret))}; Stytch has ${idsAtStytch().length} project secret(s)`);
+
+  const attempt = async (secret: string) => {
+    try {
+      await stack.rotate(secret);
+      return undefined;
+    } catch (error) {
+      return firstLine(errorText(error));
+    }
+  };
+  const refused = await attempt(name);
+  const movedAt = Date.now();
+  const record = stack.sm.rotationHistory(name).at(-1);
+  const after = await valueOf('AWSCURRENT');
+  const bothInWindow = accepted(after?.secret) && accepted(before?.secret);
+  await show(
+    `  RotateSecret ${record?.outcome ?? 'not started'}: new secret_id ${after?.secret_id ?? '-'} ${fragment(last4(after?.secret))}; ` +
+      `old ${accepted(before?.secret) ? 'still accepted' : 'rejected'}, new ${accepted(after?.secret) ? 'accepted' : 'rejected'}`,
+  );
+
+  // The client again: the function's cached credentials were dropped when it moved AWSCURRENT, so this uses the new secret.
+  const clientRefused = await attempt(client.name);
+  const clientRecord = clientRefused === undefined ? stack.sm.rotationHistory(client.name).at(-1) : undefined;
+  const newUse = stack.stytch.projectSecrets(projectId).find((s) => s.secretId === after?.secret_id)?.usedAt ?? null;
+  const oldUse = stack.stytch.projectSecrets(projectId).find((s) => s.secretId === before?.secret_id)?.usedAt ?? null;
+  const clientUsedNew = newUse !== null && newUse >= movedAt && (oldUse === null || oldUse < movedAt);
+  await show(`  ${client.name} rotated again: ${clientRefused ?? clientRecord?.outcome ?? 'not started'}${clientUsedNew ? ', with the new project secret' : ''}`);
+
+  const table = await readStateTable(stack);
+  const due = retirementsOf(table).find((r) => r.secretArn === stack.sm.inspect(name).arn);
+  if (due && Date.now() < due.dueAt) {
+    const inside = await observeSweep(stack, () => stack.sweep());
+    await show(formatSweep({ at: new Date(inside.startedAt), label: 'inside the window', ok: inside.ok, ms: inside.ms, text: accepted(before?.secret) ? 'the old project secret is still accepted' : 'the old project secret was deleted' }, style));
+    const wait = due.dueAt - Date.now();
+    if (wait > 0) {
+      await show(style.dim(`  waiting ${(wait / 1000).toFixed(1)} s for the window to end`));
+      await sleep(wait + 20);
+    }
+  }
+  const swept = await observeSweep(stack, () => stack.sweep());
+  const oldGone = !accepted(before?.secret) && !idsAtStytch().includes(before?.secret_id ?? '');
+  await show(formatSweep({ at: new Date(swept.startedAt), label: 'after the window', ok: swept.ok, ms: swept.ms, text: oldGone ? `deleted the old project secret ${before?.secret_id ?? ''}` : 'the old project secret is still there' }, style) + '\n');
+
+  return [
+    {
+      ok: record?.outcome === 'succeeded' && after?.secret_id !== undefined && after.secret_id !== before?.secret_id,
+      text: `the project secret in ${name} was rotated: a new Stytch secret (${after?.secret_id ?? '-'})`,
+      why: refused ?? `the rotation ${record?.outcome ?? 'never started'}`,
+    },
+    {
+      ok: bothInWindow && due !== undefined && due.dueAt - movedAt <= graceSeconds * 1000 + 1000,
+      text: `inside the ${graceSeconds} s window both project secrets work`,
+      why: due === undefined ? 'no deletion is recorded in the state table' : 'Stytch rejects one of them',
+    },
+    {
+      ok: clientRecord?.outcome === 'succeeded' && clientUsedNew,
+      text: `${client.name} rotates again with the new project secret`,
+      why: clientRefused ?? (clientRecord?.outcome !== 'succeeded' ? `the rotation ${clientRecord?.outcome ?? 'never started'}` : 'Stytch saw the old project secret used after the move'),
+    },
+    {
+      ok: swept.ok && oldGone && accepted(after?.secret) && idsAtStytch().length === 1,
+      text: 'the sweep after the window deletes the old project secret; Stytch has only the new one',
+      why: !swept.ok ? `the sweep failed: ${firstLine(errorText(swept.error))}` : !oldGone ? 'Stytch still has it' : `Stytch has ${idsAtStytch().length} secrets`,
+    },
+  ];
 }
 
 // ---------------------------------------------------------------- npm run serve

@@ -114,7 +114,15 @@ describe('The local demo (infra/local/demo.ts)', () => {
       '  ok    exactly one rotate/start was accepted by Stytch',
       '  ok    the state table binds demo/stytch-client to its Stytch client, both ways',
       expect.stringMatching(/^ {2}ok {4}[1-9]\d* log lines, 0 contain a secret$/),
+      expect.stringMatching(/^ {2}ok {4}the project secret in stytch\/project-credentials was rotated: a new Stytch secret \(secret-test-[0-9a-f-]{36}\)$/),
+      '  ok    inside the 3 s window both project secrets work',
+      '  ok    demo/stytch-client rotates again with the new project secret',
+      "  ok    the sweep after the window deletes the old project secret; Stytch has only the new one",
+      expect.stringMatching(/^ {2}ok {4}[1-9]\d* log lines in all, 0 contain a secret \(project secrets and the workspace key included\)$/),
     ]);
+    // The project secret's part: both work inside the window, then the old one is deleted.
+    expect(out).toMatch(/^ {2}RotateSecret succeeded: new secret_id secret-test-[0-9a-f-]{36} …\S{4}; old still accepted, new accepted$/m);
+    expect(out).toMatch(/^ {2}\S+ {2}after the window {3}ok .* deleted the old project secret secret-test-[0-9a-f-]{36}$/m);
     const [, seconds] = /^PASS: the rotation is verified \((\d+\.\d) s\)\.$/m.exec(out) ?? [];
     // It waits out the 3 s window; the bound leaves room for a loaded CI machine.
     expect(Number(seconds)).toBeGreaterThanOrEqual(3);
@@ -265,7 +273,7 @@ describe('The local demo (infra/local/demo.ts)', () => {
         expect(out).toContain('  not run: the state table records no retirement for this secret');
         expect(out).toMatch(/^ {2}FAIL {2}the sweep after the window retires it: Stytch rejects …\S{4}: no sweep ran$/m);
         expect(out).toContain('  FAIL  no AWSPENDING label is left: a version still carries AWSPENDING');
-        expect(out).toMatch(/^FAIL: \d+ of 12 checks failed \(\d+\.\d s\); see the FAIL lines above\.$/m);
+        expect(out).toMatch(/^FAIL: \d+ of 17 checks failed \(\d+\.\d s\); see the FAIL lines above\.$/m);
         expect(secretLikeRuns(out)).toEqual([]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
