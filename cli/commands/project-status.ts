@@ -171,7 +171,7 @@ export async function projectStatus(
       fix: undefined,
     });
   }
-  if (!verdicts.some((v) => v.exitCode > 0) && current && secrets) {
+  if (verdicts.every((v) => v.code === 'secrets-without-label') && current && secrets) {
     verdicts.unshift({ code: 'consistent', exitCode: 0, summary: 'AWSCURRENT is a secret Stytch has, nothing pending.', fix: undefined });
   }
   verdicts.sort((a, b) => b.exitCode - a.exitCode);
@@ -181,7 +181,7 @@ export async function projectStatus(
   const out = (line: string) => ctx.io.out(line);
   out(`Secret ${name}: Stytch project secret of ${current ? `${current.project_id} (${current.project_slug}/${current.environment_slug})` : 'an unknown project'}`);
   out(`Rotation: ${described.RotationEnabled ? `on, ${described.RotationRules?.ScheduleExpression ?? `every ${described.RotationRules?.AutomaticallyAfterDays ?? '?'} days`}` : 'off'}` +
-    `${described.LastRotatedDate ? `; last rotated ${described.LastRotatedDate.toISOString()}` : ''}${described.NextRotationDate ? `; next ${described.NextRotationDate.toISOString()}` : ''}`);
+    `${described.LastRotatedDate ? `; last rotated ${iso(described.LastRotatedDate)}` : ''}${described.NextRotationDate ? `; next ${iso(described.NextRotationDate)}` : ''}`);
   out('Versions:');
   for (const v of versions) {
     out(`  ${v.labels.join(',').padEnd(22)} ${v.versionId}  ${v.invalid ? `(${v.invalid})` : `secret_id ${v.secretId}  …${v.last4}`}`);
@@ -189,7 +189,7 @@ export async function projectStatus(
   if (secrets) {
     out(`Stytch's secrets in ${current!.project_slug}/${current!.environment_slug} (${secrets.length} of 50):`);
     for (const s of secrets) {
-      const held = s.heldBy.length ? s.heldBy.join(',') : s.deleteAfter ? `previous, deleted after ${s.deleteAfter}` : 'no label';
+      const held = [s.heldBy.join(','), s.deleteAfter ? `deleted after ${s.deleteAfter}` : ''].filter(Boolean).join('; ') || 'no label';
       out(`  ${s.secretId}  …${s.last4}  created ${s.createdAt ?? 'unknown'}  last used ${s.usedAt ?? 'never'}  [${held}]`);
     }
   } else if (managementNote) out(`Stytch's secrets: unknown. ${managementNote}`);
@@ -218,6 +218,12 @@ export async function projectStatus(
     exitCode,
   });
   return exitCode;
+}
+
+/** A date from the SDK (a Date), or as a plain answer carries it (epoch seconds or a string). */
+function iso(value: unknown): string {
+  const date = value instanceof Date ? value : typeof value === 'number' ? new Date(value * 1000) : new Date(String(value));
+  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
 }
 
 function safeParse(text: string): { kind: 'ok'; value: ProjectSecret } | { kind: 'invalid'; reason: string } {
