@@ -140,10 +140,14 @@ export function createHandler(options: HandlerOptions = {}) {
             });
             return createManagementApi(new StytchHttp(management, httpOptions));
           },
-          probe: (value, secret) =>
+          probe: (value, which) =>
             probeProjectSecret(
-              new StytchHttp(fixedCredentials({ projectId: value.project_id, secret, baseUrl: resolveBaseUrl(value.project_id, value.base_url, cfg.apiBaseUrl) }), httpOptions),
+              new StytchHttp(
+                fixedCredentials({ projectId: value.project_id, secret: value.secret, baseUrl: resolveBaseUrl(value.project_id, value.base_url, cfg.apiBaseUrl) }),
+                httpOptions,
+              ),
               value,
+              which,
             ),
           inUseDeferSeconds: cfg.inUseDeferSeconds,
           onRotated: (arn, name) => creds.invalidate([arn, name]),

@@ -42,7 +42,7 @@ export interface ProjectSecretDeps {
   /** The management API with the workspace key (throws a configuration error when none is configured). */
   management: () => ManagementApi;
   /** Proves a project secret authenticates at the project API; throws a VerificationError when Stytch rejects it. */
-  probe: (value: ProjectSecret, secret: string) => Promise<void>;
+  probe: (value: ProjectSecret, which: 'new' | 'current') => Promise<void>;
   /** How long a deletion is put off, once, when the previous secret was used after the move. */
   inUseDeferSeconds: number;
   /** AWSCURRENT of this secret moved: a cached copy of it (the function's own credentials) is stale. */
@@ -203,6 +203,9 @@ async function createSecret(r: ProjectRotation): Promise<StepOutcome> {
   // II: the secret AWSCURRENT names must be the one Stytch has under that id, or the sweep could later delete another.
   const current = await m.get(env, r.cur.secret_id);
   if (!current || current.last4 !== last4(r.cur.secret)) throw currentNotAtStytch(r, current);
+  // And its secret must work: whoever wrote the value holds a real secret with those last four, not just
+  // another team's secret_id (which the sweep would otherwise delete after the window).
+  await r.p.probe(r.cur, 'current');
   await retireEarly(r, m);
 
   const intent: CreatedSecret = { versionId: r.token, at: deps.lease.clock.now(), secretId: undefined };
@@ -363,12 +366,12 @@ async function testSecret(r: ProjectRotation): Promise<StepOutcome> {
     // Secrets Manager's configuration test (RotateImmediately=false): both keys work, nothing changes.
     const current = await r.p.management().get(r.env, r.cur.secret_id);
     if (!current || current.last4 !== last4(r.cur.secret)) throw currentNotAtStytch(r, current);
-    await r.p.probe(r.cur, r.cur.secret);
+    await r.p.probe(r.cur, 'current');
     r.deps.logger.info('Configuration test passed: the management key works and AWSCURRENT authenticates');
     return 'configuration-ok';
   }
   const pend = r.pend;
-  await withFailurePolicy(r, () => r.p.probe(pend, pend.secret));
+  await withFailurePolicy(r, () => r.p.probe(pend, 'new'));
   r.deps.logger.info('The pending project secret authenticates at Stytch', { pendingSecretId: pend.secret_id });
   return 'verified';
 }

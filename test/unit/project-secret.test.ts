@@ -250,12 +250,27 @@ describe('Project secret: failures cancel cleanly, deleting only what this funct
     expect(mutations()).toEqual([]);
   });
 
+  it('refuses to start when AWSCURRENT names another team\'s secret_id with a forged secret ending in its last four', async () => {
+    await make();
+    const victim = world.stytch.createProjectSecret(world.project.projectId);
+    await world.sm.handle('PutSecretValue', {
+      SecretId: world.secretArn,
+      ClientRequestToken: randomUUID(),
+      SecretString: JSON.stringify({ ...ps(), secret_id: victim.secretId, secret: `forged-current-${victim.secret.slice(-4)}` }),
+    });
+    const token = await world.beginRotation();
+    const error = await fail(world.invoke('createSecret', token));
+    expect(error?.message).toMatch(/AWSCURRENT's project secret \S+ does not authenticate at Stytch's project API \(401 unauthorized_credentials.*\)\. Nothing was changed\./);
+    expect(mutations()).toEqual([]);
+    expect(accepted(victim.secret)).toBe(true);
+  });
+
   it('refuses to start when AWSCURRENT\'s secret_id is not its secret at Stytch, changing nothing', async () => {
     await make();
     await world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: randomUUID(), SecretString: JSON.stringify({ ...ps(), secret_id: world.project.secretId }) });
     const token = await world.beginRotation();
     const error = await fail(world.invoke('createSecret', token));
-    expect(error?.message).toMatch(/Stytch's secret .* ends …\w{4}, but AWSCURRENT's secret ends …\w{4}, so the function cannot tell which secret AWSCURRENT is/);
+    expect(error?.message).toMatch(/Stytch's secret .* ends …\S{4}, but AWSCURRENT's secret ends …\S{4}, so the function cannot tell which secret AWSCURRENT is/);
     expect(error?.message).toMatch(/Nothing was changed\. Set secret_id in demo\/stytch-client/);
     expect(mutations()).toEqual([]);
   });

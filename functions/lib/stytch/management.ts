@@ -171,7 +171,11 @@ export function managementCredentialsSource(
  * not exist. Stytch checks the project's credentials first, so a 404 (or a 200) means they were accepted
  * and a 401 or 403 that they were not. Nothing is created or changed; Stytch records the use (used_at).
  */
-export async function probeProjectSecret(http: StytchHttp, value: Pick<ProjectSecret, 'project_id' | 'secret_id'>): Promise<void> {
+export async function probeProjectSecret(
+  http: StytchHttp,
+  value: Pick<ProjectSecret, 'project_id' | 'secret_id'>,
+  which: 'new' | 'current' = 'new',
+): Promise<void> {
   const env = value.project_id.startsWith('project-live-') ? 'live' : 'test';
   try {
     await http.call({
@@ -185,7 +189,9 @@ export async function probeProjectSecret(http: StytchHttp, value: Pick<ProjectSe
     if (error instanceof StytchApiError && error.statusCode === 404) return;
     if (error instanceof StytchApiError && (error.statusCode === 401 || error.statusCode === 403)) {
       throw new VerificationError(
-        `The new project secret ${value.secret_id} does not authenticate at Stytch's project API (${error.statusCode} ${error.errorType}${error.requestId ? `, request_id ${error.requestId}` : ''}).`,
+        `${which === 'new' ? 'The new project secret' : "AWSCURRENT's project secret"} ${value.secret_id} does not authenticate at Stytch's project API ` +
+          `(${error.statusCode} ${error.errorType}${error.requestId ? `, request_id ${error.requestId}` : ''}).` +
+          (which === 'current' ? ' Nothing was changed. Put the secret that belongs to that secret_id into the value, then rotate again.' : ''),
         { cause: error },
       );
     }
