@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ListSecretsCommand, type SecretListEntry } from '@aws-sdk/client-secrets-manager';
 import { Connection } from '../context.js';
+import { holdsProjectSecret, surveyProject } from './project-status.js';
 import { diagnoseSurvey, exitCodeOf, shellQuote, type ExitCode, type Verdict } from '../diagnose.js';
 import { CliError, explainError } from '../errors.js';
 import type { CommandContext } from '../io.js';
@@ -139,6 +140,21 @@ export async function statusAllCommand(argv: string[], ctx: CommandContext): Pro
     const name = entry.Name ?? id;
     try {
       const survey = await connection.survey(id);
+      if (survey.current?.value?.kind === 'invalid' && (await holdsProjectSecret(connection, id))) {
+        // A Stytch project secret (DESIGN.md §4b): its own survey, through the management API.
+        const project = await surveyProject(connection, id, style, undefined);
+        rows.push({
+          name,
+          arn: project.arn,
+          clientKind: 'project_secret',
+          lastRotated: survey.rotation.lastRotatedDate ?? null,
+          nextRotation: survey.rotation.nextRotationDate ?? null,
+          verdict: project.verdicts[0]?.code ?? 'consistent',
+          verdicts: project.verdicts.map((v) => v.code),
+          exitCode: project.exitCode,
+        });
+        return;
+      }
       const verdicts: Verdict[] = diagnoseSurvey(survey, style);
       rows.push({
         name,

@@ -1,7 +1,9 @@
-import { projectSecretSchema, type ProjectSecret } from '../../functions/lib/schemas.js';
+import { isProjectSecretText, projectSecretSchema, type ProjectSecret } from '../../functions/lib/schemas.js';
+import { AWSCURRENT } from '../../functions/lib/secrets/store.js';
 import { RECENT_USE_MS } from '../../functions/rotate-stytch-secret/project-secret.js';
 import type { ClientRecord } from '../../functions/lib/state/table.js';
 import type { ProjectSecretInfo } from '../../functions/lib/stytch/management.js';
+import type { DescribeSecretResponse } from '@aws-sdk/client-secrets-manager';
 import type { Connection } from '../context.js';
 import { shellQuote, type CommandStyle, type ExitCode } from '../diagnose.js';
 import { explainError } from '../errors.js';
@@ -40,6 +42,20 @@ interface ProjectVerdict {
   fix: string | undefined;
 }
 
+export interface ProjectSurvey {
+  arn: string;
+  name: string;
+  described: DescribeSecretResponse;
+  current: ProjectSecret | undefined;
+  versions: VersionRow[];
+  secrets: SecretRow[] | undefined;
+  record: ClientRecord | undefined;
+  managementNote: string | undefined;
+  stateNote: string | undefined;
+  verdicts: ProjectVerdict[];
+  exitCode: ExitCode;
+}
+
 export async function projectStatus(
   connection: Connection,
   secretId: string,
@@ -47,6 +63,24 @@ export async function projectStatus(
   managementFlag: string | undefined,
   ctx: CommandContext,
 ): Promise<ExitCode> {
+  const survey = await surveyProject(connection, secretId, style, managementFlag);
+  render(survey, ctx);
+  return survey.exitCode;
+}
+
+/** AWSCURRENT is a Stytch project secret (DESIGN.md §4b); anything unreadable is left to the client status to explain. */
+export async function holdsProjectSecret(connection: Connection, secretId: string): Promise<boolean> {
+  try {
+    const described = await connection.describe(secretId);
+    const versionId = Object.entries(described.VersionIdsToStages ?? {}).find(([, labels]) => labels?.includes(AWSCURRENT))?.[0];
+    return versionId !== undefined && isProjectSecretText(await connection.store.getVersion(described.ARN ?? secretId, versionId, { fresh: true }));
+  } catch {
+    return false;
+  }
+}
+
+/** Reads everything status shows for a project secret and decides its verdicts; changes nothing. */
+export async function surveyProject(connection: Connection, secretId: string, style: CommandStyle, managementFlag: string | undefined): Promise<ProjectSurvey> {
   const described = await connection.describe(secretId);
   const arn = described.ARN ?? secretId;
   const name = described.Name ?? secretId;
@@ -176,8 +210,11 @@ export async function projectStatus(
   }
   verdicts.sort((a, b) => b.exitCode - a.exitCode);
   const exitCode: ExitCode = managementNote && verdicts.every((v) => v.exitCode < 2) ? 3 : (Math.max(0, ...verdicts.map((v) => v.exitCode)) as ExitCode);
+  return { arn, name, described, current, versions, secrets, record, managementNote, stateNote, verdicts, exitCode };
+}
 
-  // Output.
+function render(survey: ProjectSurvey, ctx: CommandContext): void {
+  const { arn, name, described, current, versions, secrets, record, managementNote, stateNote, verdicts, exitCode } = survey;
   const out = (line: string) => ctx.io.out(line);
   out(`Secret ${name}: Stytch project secret of ${current ? `${current.project_id} (${current.project_slug}/${current.environment_slug})` : 'an unknown project'}`);
   out(`Rotation: ${described.RotationEnabled ? `on, ${described.RotationRules?.ScheduleExpression ?? `every ${described.RotationRules?.AutomaticallyAfterDays ?? '?'} days`}` : 'off'}` +
@@ -217,7 +254,6 @@ export async function projectStatus(
     verdicts,
     exitCode,
   });
-  return exitCode;
 }
 
 /** A date from the SDK (a Date), or as a plain answer carries it (epoch seconds or a string). */

@@ -4,9 +4,7 @@ import { diagnose, diagnoseSurvey, exitCodeOf, type CommandStyle, type ExitCode,
 import type { CommandContext } from '../io.js';
 import { renderStatus, statusJson } from '../render.js';
 import { statusAllCommand } from './fleet.js';
-import { projectStatus } from './project-status.js';
-import { isProjectSecretText } from '../../functions/lib/schemas.js';
-import { AWSCURRENT } from '../../functions/lib/secrets/store.js';
+import { holdsProjectSecret, projectStatus } from './project-status.js';
 import type { Snapshot, Survey } from '../snapshot.js';
 
 export const STATUS_HELP = (cli: string) => `Usage: ${cli} status --secret-id ID [--json] [options]
@@ -61,17 +59,6 @@ Exit code: 0 consistent or overlap window, 1 needs attention, 2 drift (outage),
 3 usage or access error.
 
 ${COMMON_HELP}`;
-
-/** AWSCURRENT is a Stytch project secret (DESIGN.md §4b); anything unreadable is left to the client status to explain. */
-async function holdsProjectSecret(connection: Connection, secretId: string): Promise<boolean> {
-  try {
-    const described = await connection.describe(secretId);
-    const versionId = Object.entries(described.VersionIdsToStages ?? {}).find(([, labels]) => labels?.includes(AWSCURRENT))?.[0];
-    return versionId !== undefined && isProjectSecretText(await connection.store.getVersion(described.ARN ?? secretId, versionId, { fresh: true }));
-  } catch {
-    return false;
-  }
-}
 
 /** Reads the state and diagnoses it: what status, rotate and recover all start from. */
 export async function readStatus(

@@ -117,3 +117,4 @@ describe('status of a project secret', () => {
     expect(flagged.code).toBe(0);
   });
 });
+

@@ -7,10 +7,11 @@
  * the new one after the sweep. Secrets Manager is reached with the real AWS
  * SDK over HTTP.
  */
+import { execFile } from 'node:child_process';
 import { GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client, StytchError } from 'stytch';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LOCAL_LAMBDA_ARN, LocalStack } from '../../infra/local/stack.js';
+import { LOCAL_FUNCTION_NAME, LOCAL_LAMBDA_ARN, LocalStack } from '../../infra/local/stack.js';
 import { builtBundle, expectNoLeaks } from './support.js';
 
 const GRACE_SECONDS = 2;
@@ -89,4 +90,28 @@ describe('A project secret rotated through the built bundle', () => {
     expect(await sdkWith(after.project_id!, after.secret!, seeded.clientId)).toBe('ok');
     await expectNoLeaks(stack);
   }, 60_000);
+
+  it('the built CLI, in a shell pointed at the stack, shows it with status and status --all, finding the management key through the function', async () => {
+    const name = stack.credentialsSecretName;
+    const one = await bin(['status', '--secret-id', name]);
+    expect(one.code).toBe(0);
+    const current = await valueOf(name);
+    expect(one.stdout).toMatch(new RegExp(`^ {2}AWSCURRENT +\\S+ {2}secret_id ${current.secret_id} {2}…${current.secret!.slice(-4)}$`, 'm'));
+    expect(one.stdout).toMatch(new RegExp(`^ {2}${current.secret_id} {2}…\\S{4} {2}created \\S+ {2}last used \\S+ {2}\\[AWSCURRENT\\]$`, 'm'));
+    expect(one.stderr).toBe('');
+    const all = await bin(['status', '--all', '--function-name', LOCAL_FUNCTION_NAME, '--json']);
+    const rows = (JSON.parse(all.stdout) as { secrets: Array<{ name: string; clientKind: string }> }).secrets;
+    expect(rows.find((r) => r.name === name)?.clientKind).toBe('project_secret');
+    expect(rows.filter((r) => r.clientKind === 'connected_app').length).toBeGreaterThan(0);
+    for (const out of [one.stdout, all.stdout]) for (const { value } of await stack.knownSecrets()) expect(out).not.toContain(value);
+  }, 60_000);
 });
+
+/** The built CLI as an operator runs it, in the environment of a fresh shell pointed at the stack. */
+function bin(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['dist/cli/index.mjs', ...args], { env: stack.shellEnv(), timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
