@@ -216,11 +216,16 @@ describe.skipIf(gate.skip)(gate.title('npm run deploy against moto_server'), () 
   it('refuses bad parameters before changing anything, saying how to fix them', async () => {
     // Act
     const result = await deploy('--param=subnetIds=subnet-0123456789abcdef0');
+    const byName = await deploy('--param=managementCredentialsSecretArn=stytch/management-credentials');
 
     // Assess
     expect(result.code).toBe(2);
     expect(result.output).toContain('subnetIds needs securityGroupIds too');
     expect(result.output).not.toContain('Deploying');
+    expect(byName.code).toBe(2);
+    expect(byName.output).toContain('managementCredentialsSecretArn must be the full ARN of the secret');
+    expect(byName.output).toContain('aws secretsmanager describe-secret --secret-id stytch/management-credentials --query ARN');
+    expect(byName.output).not.toContain('Deploying');
   }, 60_000);
 
   it('deploys again after a removal, re-using the credentials secret the removed stack kept, with a management key to rotate it', async () => {
