@@ -69,6 +69,20 @@ if (hasSubnets !== hasGroups) {
       : 'securityGroupIds needs subnetIds too: the private subnets to run the function in. Example: --param="subnetIds=subnet-0123456789abcdef0,subnet-0fedcba9876543210"',
   );
 }
+// The role's GetSecretValue names the management key's secret exactly: a name or a
+// partial ARN is refused by the parameter's own pattern (read from the template, so
+// the two never differ), here before anything is built, with the way to get the ARN.
+const management = given.managementCredentialsSecretArn?.trim();
+const managementPattern = /^  ManagementCredentialsSecretArn:\n(?:    .*\n)*?    AllowedPattern: '([^']+)'$/m.exec(
+  readFileSync(join(ROOT, 'infra/parameters.yml'), 'utf8'),
+)?.[1];
+if (!managementPattern) fail('infra/parameters.yml has no AllowedPattern for ManagementCredentialsSecretArn.');
+if (management && !new RegExp(managementPattern).test(management)) {
+  fail(
+    `managementCredentialsSecretArn must be the full ARN of the secret (with its 6-character suffix), got ${JSON.stringify(management)}. ` +
+      'Get it with: aws secretsmanager describe-secret --secret-id stytch/management-credentials --query ARN --output text',
+  );
+}
 const service = /^service:\s*(\S+)\s*$/m.exec(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'))?.[1];
 if (!service) fail('serverless.yml has no `service:` line.');
 

@@ -45,6 +45,17 @@ export interface StytchSecretRotationProps {
    */
   readonly extraCredentialsSecrets?: secretsmanager.ISecret[];
   /**
+   * The secret holding a Stytch workspace management key, JSON
+   * `{"workspace_key_id": "...", "workspace_key_secret": "...", "base_url"?: "https://..."}`,
+   * with which the function rotates Stytch project API secrets: pass
+   * `credentialsSecret` (or an extra one) to `addRotatedSecret`, after adding
+   * `secret_id`, `project_slug` and `environment_slug` to its value. The function may
+   * only read this secret; with it, it may rotate the credentials secrets. Like
+   * `credentialsSecret`, it needs a complete ARN, and its KMS key, if any, is allowed.
+   * @default none (project secrets are not rotated)
+   */
+  readonly managementCredentialsSecret?: secretsmanager.ISecret;
+  /**
    * Overlap window: how long the previous client secret keeps working after
    * `AWSCURRENT` moves, so apps that cache the secret never hold a rejected one.
    * `Duration.seconds(0)` retires it at the end of the rotation; at most 7 days.
@@ -158,6 +169,8 @@ export class StytchSecretRotation extends Construct {
   public readonly parameters: Readonly<Record<string, ParameterValue>>;
   private readonly template: CfnInclude;
   private readonly kmsKeys: kms.IKey[];
+  private readonly credentialsSecrets: secretsmanager.ISecret[];
+  private readonly rotatesProjectSecrets: boolean;
 
   constructor(scope: Construct, id: string, props: StytchSecretRotationProps) {
     super(scope, id);
@@ -175,6 +188,9 @@ export class StytchSecretRotation extends Construct {
     const template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Template;
     this.kmsKeys = [...(props.kmsKeys ?? [])];
     if (props.credentialsSecret.encryptionKey) this.kmsKeys.push(props.credentialsSecret.encryptionKey);
+    if (props.managementCredentialsSecret?.encryptionKey) this.kmsKeys.push(props.managementCredentialsSecret.encryptionKey);
+    this.credentialsSecrets = [props.credentialsSecret, ...(props.extraCredentialsSecrets ?? [])];
+    this.rotatesProjectSecrets = props.managementCredentialsSecret !== undefined;
     const given = this.parametersFrom(props);
     this.parameters = Object.fromEntries(
       Object.entries(template.Parameters).map(([name, spec]) => [name, given[name] ?? defaultOf(spec)]),
@@ -215,9 +231,16 @@ export class StytchSecretRotation extends Construct {
   /**
    * Rotates `secret` with this function on a schedule. The secret's value is JSON
    * `{"client_id": "...", "client_secret": "..."}` of a Stytch Connected App or M2M
-   * client. A secret encrypted with a customer managed key needs that key in `kmsKeys`.
+   * client, or a credentials secret with `secret_id`, `project_slug` and
+   * `environment_slug` (its project API secret; needs `managementCredentialsSecret`).
+   * A secret encrypted with a customer managed key needs that key in `kmsKeys`.
    */
   public addRotatedSecret(secret: secretsmanager.ISecret, options: RotatedSecretOptions = {}): secretsmanager.RotationSchedule {
+    if (!this.rotatesProjectSecrets && this.credentialsSecrets.some((credentials) => sameSecret(credentials, secret))) {
+      throw new Error(
+        `StytchSecretRotation.addRotatedSecret: ${secret.node.path} is a credentials secret; rotating its project secret needs the workspace management key: pass managementCredentialsSecret.`,
+      );
+    }
     const window = options.window;
     if (window !== undefined && (window.toHours({ integral: false }) < 1 || window.toHours({ integral: false }) > 24 || !Number.isInteger(window.toHours({ integral: false })))) {
       throw new Error(`StytchSecretRotation.addRotatedSecret: window must be a whole number of hours from 1 to 24, got ${window.toHumanString()}.`);
@@ -318,6 +341,15 @@ export class StytchSecretRotation extends Construct {
     };
     const extra = (props.extraCredentialsSecrets ?? []).map((secret) => fullArn(secret, 'extraCredentialsSecrets'));
     if (extra.length > 0) values.ExtraCredentialsSecretArns = extra;
+    const management = props.managementCredentialsSecret;
+    if (management) {
+      if (this.credentialsSecrets.some((credentials) => sameSecret(credentials, management))) {
+        throw new Error(
+          `StytchSecretRotation: managementCredentialsSecret ${management.node.path} is also a credentials secret; keep the workspace management key in a secret of its own.`,
+        );
+      }
+      values.ManagementCredentialsSecretArn = fullArn(management, 'managementCredentialsSecret');
+    }
     if (props.vpc) {
       const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
       const groups = props.securityGroups ?? [
@@ -344,6 +376,9 @@ export class StytchSecretRotation extends Construct {
   }
 
 }
+
+/** The same secret: the same construct, or the same (possibly deploy-time) ARN. */
+const sameSecret = (a: secretsmanager.ISecret, b: secretsmanager.ISecret): boolean => a === b || a.secretArn === b.secretArn;
 
 function defaultOf(spec: Template['Parameters'][string]): ParameterValue {
   if (spec.Type === 'CommaDelimitedList') return String(spec.Default ?? '').split(',');

@@ -41,6 +41,8 @@ const python = await findSamTranslator();
 const gate = toolGate('aws-sam-translator (python -c "import samtranslator")', python);
 
 const ENV = { account: '123456789012', region: 'us-east-1' };
+// The secret of the workspace management key (managementCredentialsSecret).
+const MANAGEMENT_CREDENTIALS = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:stytch/management-credentials-MgKyAb';
 
 /** A stack with the construct; `configure` gets the stack to make props from. */
 function synth(configure: (stack: Stack) => Partial<StytchSecretRotationProps> = () => ({}), attach?: (rotation: StytchSecretRotation, stack: Stack) => void) {
@@ -160,6 +162,88 @@ describe('Construct: StytchSecretRotation', () => {
     });
   });
 
+  describe('Prop: managementCredentialsSecret', () => {
+    // As CloudFormation resolves them (the template keeps Fn::Split, Fn::Join and Fn::Sub).
+    const statementsOf = (template: Assertions) => roleStatements(template.toJSON() as Template, {});
+    const credentials = (stack: Stack) => stack.node.findChild('Credentials') as secretsmanager.ISecret;
+
+    it('lets the function read the management key, and rotate the credentials secrets, only when given', () => {
+      // Act
+      const { template } = synth((stack) => ({
+        managementCredentialsSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Management', MANAGEMENT_CREDENTIALS),
+        extraCredentialsSecrets: [secretsmanager.Secret.fromSecretCompleteArn(stack, 'Other', OTHER_CREDENTIALS)],
+      }));
+      const without = synth().template;
+
+      // Assess
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID: MANAGEMENT_CREDENTIALS }) },
+      });
+      const bySid = new Map(statementsOf(template).map((statement) => [statement.Sid, statement]));
+      expect(bySid.get('ReadStytchManagementCredentials')).toEqual({
+        Sid: 'ReadStytchManagementCredentials',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: MANAGEMENT_CREDENTIALS,
+      });
+      expect(bySid.get('RotateStytchProjectSecrets')).toMatchObject({
+        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+        Resource: [EXISTING_CREDENTIALS, OTHER_CREDENTIALS],
+        Condition: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': `arn:aws:lambda:us-east-1:123456789012:function:${FUNCTION_NAME}` } },
+      });
+      const withoutSids = statementsOf(without).map((statement) => statement.Sid);
+      expect(withoutSids).not.toContain('ReadStytchManagementCredentials');
+      expect(withoutSids).not.toContain('RotateStytchProjectSecrets');
+      const variables = Object.values(without.findResources('AWS::Lambda::Function')).map(
+        (fn) => (fn as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables,
+      );
+      expect(variables).toHaveLength(1);
+      expect(variables[0]).not.toHaveProperty('STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID');
+    });
+
+    it('allows the management key secret\'s own KMS key', () => {
+      // Act: a key made in the same app (a deploy-time ARN).
+      const { template } = synth((stack) => ({
+        managementCredentialsSecret: new secretsmanager.Secret(stack, 'Management', { encryptionKey: new kms.Key(stack, 'ManagementKey') }),
+      }));
+
+      // Assess
+      template.hasResourceProperties('AWS::IAM::Role', {
+        Policies: [
+          {
+            PolicyDocument: {
+              Statement: Match.arrayWith([
+                Match.objectLike({ Sid: 'ReadStytchManagementCredentials', Resource: { Ref: Match.stringLikeRegexp('^Management') } }),
+                Match.objectLike({ Sid: 'UseSecretsKeysViaSecretsManager', Resource: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^ManagementKey'), 'Arn'] }] }),
+              ]),
+            },
+          },
+        ],
+      });
+    });
+
+    it('schedules the rotation of the credentials secret itself with a management key, and refuses it without one', () => {
+      // Act
+      const { template } = synth(
+        (stack) => ({ managementCredentialsSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Management', MANAGEMENT_CREDENTIALS) }),
+        (rotation, stack) => rotation.addRotatedSecret(credentials(stack)),
+      );
+
+      // Assess
+      template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+        SecretId: EXISTING_CREDENTIALS,
+        RotationLambdaARN: { 'Fn::GetAtt': ['RotateStytchSecretLambdaFunction', 'Arn'] },
+      });
+      expect(() => synth(undefined, (rotation, stack) => rotation.addRotatedSecret(credentials(stack)))).toThrow(
+        /Credentials is a credentials secret; rotating its project secret needs the workspace management key: pass managementCredentialsSecret/,
+      );
+      // The same secret imported a second time is still the credentials secret.
+      expect(() =>
+        synth(undefined, (rotation, stack) => rotation.addRotatedSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'Again', EXISTING_CREDENTIALS))),
+      ).toThrow(/pass managementCredentialsSecret/);
+    });
+  });
+
   describe('Prop: alarmTopic', () => {
     it('sends alerts to the given topic, letting only the rule and the alarm publish, and creates no topic of its own', () => {
       // Act
@@ -203,6 +287,16 @@ describe('Construct: StytchSecretRotation', () => {
         'a credentials secret imported by name (IAM needs its complete ARN)',
         (stack) => ({ credentialsSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'ByName', 'stytch/credentials') }),
         /credentialsSecret .* has no complete ARN .* import it with Secret.fromSecretCompleteArn/,
+      ],
+      [
+        'a management key secret imported by name',
+        (stack) => ({ managementCredentialsSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'ManagementByName', 'stytch/management-credentials') }),
+        /managementCredentialsSecret .* has no complete ARN .* import it with Secret.fromSecretCompleteArn/,
+      ],
+      [
+        'the credentials secret as the management key secret',
+        (stack) => ({ managementCredentialsSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Same', EXISTING_CREDENTIALS) }),
+        /managementCredentialsSecret .*Same is also a credentials secret; keep the workspace management key in a secret of its own/,
       ],
       ['an overlap window over 7 days', () => ({ previousSecretGracePeriod: Duration.days(8) }), /previousSecretGracePeriod must be whole seconds from 0 to 7 days/],
       ['a reserved concurrency of 0', () => ({ reservedConcurrency: 0 }), /reservedConcurrency must be a whole number from 1 to 9999/],
@@ -288,6 +382,7 @@ describe.skipIf(gate.skip)(gate.title('Install paths: serverless.yml, SAM and CD
       {
         ExistingCredentialsSecretArn: EXISTING_CREDENTIALS,
         ExtraCredentialsSecretArns: OTHER_CREDENTIALS,
+        ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS,
         KmsKeyArn: KMS_KEY,
         ExtraKmsKeyArns: EXTRA_KMS_KEY,
         SubnetIds: SUBNETS.join(','),
@@ -298,6 +393,7 @@ describe.skipIf(gate.skip)(gate.title('Install paths: serverless.yml, SAM and CD
       },
       (stack) => ({
         extraCredentialsSecrets: [secretsmanager.Secret.fromSecretCompleteArn(stack, 'Other', OTHER_CREDENTIALS)],
+        managementCredentialsSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Management', MANAGEMENT_CREDENTIALS),
         kmsKeys: [kms.Key.fromKeyArn(stack, 'Key', KMS_KEY), kms.Key.fromKeyArn(stack, 'ExtraKey', EXTRA_KMS_KEY)],
         vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', { vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['us-east-1a', 'us-east-1b'], privateSubnetIds: SUBNETS }),
         securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(stack, 'Group', SECURITY_GROUP)],
@@ -319,6 +415,8 @@ describe.skipIf(gate.skip)(gate.title('Install paths: serverless.yml, SAM and CD
 
     // Assess
     expect(fromServerless.map((statement) => statement.Sid)).toEqual(expect.arrayContaining(['RotateStytchClientSecrets', 'ReadStytchProjectCredentials', 'UseOwnStateTable', 'WriteOwnLogs']));
+    // The management key's statements, in the case that gives one.
+    expect(fromServerless.some((statement) => statement.Sid === 'ReadStytchManagementCredentials')).toBe('ManagementCredentialsSecretArn' in parameters);
     expect(fromSam).toEqual(fromServerless);
     expect(fromCdk).toEqual(fromServerless);
     expect(boundary(cdk, {})).toEqual(boundary(osls, parameters));

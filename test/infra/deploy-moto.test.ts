@@ -1,7 +1,8 @@
 // `npm run deploy` for real, against moto_server on a free loopback port: the way a
 // first-time user deploys (no parameters), again (a redeploy with a changed and then
 // an omitted parameter), and after `osls remove`, when the credentials secret the
-// removed stack kept is re-used. What CloudFormation created is read back with the
+// removed stack kept is re-used (with a workspace management key, so that the function
+// may rotate that secret itself). What CloudFormation created is read back with the
 // AWS SDK. moto accepts, but does not create, some resource types, and ignores some
 // properties (the function's Architectures and ReservedConcurrentExecutions, the
 // table's TimeToLiveSpecification and PointInTimeRecoverySpecification) and updates
@@ -144,6 +145,8 @@ describe.skipIf(gate.skip)(gate.title('npm run deploy against moto_server'), () 
     const tableArn = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${tableName}`;
     expect(tableName).toMatch(/^stytch-secret-rotation-ci-RotationStateTable-/);
     expect(fn.Environment?.Variables).toMatchObject({ ROTATION_STATE_TABLE: tableName });
+    // No management key given: the function is told of none.
+    expect(fn.Environment?.Variables).not.toHaveProperty('STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID');
     // (moto passes the number parameter through unconverted: 3600, not '3600'.)
     expect(String(fn.Environment?.Variables?.PREVIOUS_SECRET_GRACE_SECONDS)).toBe('3600');
 
@@ -213,30 +216,56 @@ describe.skipIf(gate.skip)(gate.title('npm run deploy against moto_server'), () 
   it('refuses bad parameters before changing anything, saying how to fix them', async () => {
     // Act
     const result = await deploy('--param=subnetIds=subnet-0123456789abcdef0');
+    const byName = await deploy('--param=managementCredentialsSecretArn=stytch/management-credentials');
 
     // Assess
     expect(result.code).toBe(2);
     expect(result.output).toContain('subnetIds needs securityGroupIds too');
     expect(result.output).not.toContain('Deploying');
+    expect(byName.code).toBe(2);
+    expect(byName.output).toContain('managementCredentialsSecretArn must be the full ARN of the secret');
+    expect(byName.output).toContain('aws secretsmanager describe-secret --secret-id stytch/management-credentials --query ARN');
+    expect(byName.output).not.toContain('Deploying');
   }, 60_000);
 
-  it('deploys again after a removal, re-using the credentials secret the removed stack kept', async () => {
+  it('deploys again after a removal, re-using the credentials secret the removed stack kept, with a management key to rotate it', async () => {
     // Prepare: remove the stack. On AWS the credentials secret survives (it is
     // retained); moto does not create it, so it is put back as AWS would have kept it.
+    // The deploy also gets a workspace management key (a fresh stack: moto keeps a
+    // role's first inline policy on update, so its statements show only on a create).
     const removed = await run([process.execPath, OSLS, 'remove', '--stage', STAGE, '--region', REGION]);
     expect(removed.code, removed.output).toBe(0);
     const kept = await clients.secrets.send(
       new CreateSecretCommand({ Name: CREDENTIALS_NAME, SecretString: JSON.stringify({ project_id: 'project-test-kept', secret: 'kept' }) }),
     );
+    const management = await clients.secrets.send(
+      new CreateSecretCommand({ Name: 'stytch/management-credentials', SecretString: JSON.stringify({ workspace_key_id: 'workspace-key-test', workspace_key_secret: 'kept' }) }),
+    );
 
     // Act
-    const again = await deploy();
+    const again = await deploy(`--param=managementCredentialsSecretArn=${management.ARN}`);
 
-    // Assess: the kept secret is the one the function reads and may read.
+    // Assess: the kept secret is the one the function reads and may read; the
+    // management key is named to the function, readable (only), and the kept
+    // credentials secret rotatable while this function is its rotation function.
     expect(again.code, again.output).toBe(0);
     expect(again.output).toContain(`Re-using the credentials secret ${kept.ARN}`);
-    expect((await functionConfiguration()).Environment?.Variables?.STYTCH_CREDENTIALS_SECRET_ID).toBe(kept.ARN);
-    expect((await rolePolicy()).Statement.find((statement) => statement.Sid === 'ReadStytchProjectCredentials')?.Resource).toEqual([kept.ARN]);
+    expect((await functionConfiguration()).Environment?.Variables).toMatchObject({
+      STYTCH_CREDENTIALS_SECRET_ID: kept.ARN,
+      STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID: management.ARN,
+    });
+    const bySid = new Map((await rolePolicy()).Statement.map((statement) => [statement.Sid, statement]));
+    expect(bySid.get('ReadStytchProjectCredentials')?.Resource).toEqual([kept.ARN]);
+    expect(bySid.get('ReadStytchManagementCredentials')).toEqual({
+      Sid: 'ReadStytchManagementCredentials',
+      Effect: 'Allow',
+      Action: 'secretsmanager:GetSecretValue',
+      Resource: management.ARN,
+    });
+    expect(bySid.get('RotateStytchProjectSecrets')).toMatchObject({
+      Resource: [kept.ARN],
+      Condition: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } },
+    });
   }, 240_000);
 
   it('refuses to deploy while the kept credentials secret is scheduled for deletion, naming both ways out', async () => {

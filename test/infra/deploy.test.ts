@@ -42,6 +42,8 @@ const ROTATED_2 = `${SM}:prod/app-two/stytch-client-GhIjKl`;
 const OTHER_CREDENTIALS = `${SM}:other-project/stytch-credentials-MnOpQr`;
 // A credentials secret kept from a removed stack (existingCredentialsSecretArn).
 const RETAINED_CREDENTIALS = `${SM}:stytch-secret-rotation/test/stytch-project-credentials-RtNdQz`;
+// The workspace management key that rotates project API secrets (managementCredentialsSecretArn).
+const MANAGEMENT_CREDENTIALS = `${SM}:stytch/management-credentials-MgKyAb`;
 const KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const EXTRA_KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/aaaa1111-2222-3333-4444-555566667777`;
 const ALL_SECRETS = `${SM}:*`;
@@ -101,6 +103,7 @@ const PACKAGE_PARAMS = {
   rotatedSecretArns: `${ROTATED_1},${ROTATED_2}`,
   rotatedSecretTagValue: 'stytch-prod',
   extraCredentialsSecretArns: OTHER_CREDENTIALS,
+  managementCredentialsSecretArn: MANAGEMENT_CREDENTIALS,
   kmsKeyArn: KMS_KEY,
   extraKmsKeyArns: EXTRA_KMS_KEY,
   alarmEmail: 'rotation-alerts@example.com',
@@ -294,6 +297,20 @@ const rotate = (resources: string | string[], tag?: string): Statement => ({
     },
   },
 });
+// With a management key: the rotation of the credentials secrets themselves, and the key.
+const rotateProjectSecrets = (resources: string[]): Statement => ({
+  Sid: 'RotateStytchProjectSecrets',
+  Effect: 'Allow',
+  Action: ROTATION_ACTIONS,
+  Resource: resources,
+  Condition: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } },
+});
+const READ_MANAGEMENT_CREDENTIALS: Statement = {
+  Sid: 'ReadStytchManagementCredentials',
+  Effect: 'Allow',
+  Action: 'secretsmanager:GetSecretValue',
+  Resource: MANAGEMENT_CREDENTIALS,
+};
 const useKeys = (keys: string[]): Statement => ({
   Sid: 'UseSecretsKeysViaSecretsManager',
   Effect: 'Allow',
@@ -330,7 +347,7 @@ function combinations(choices: Record<string, string[]>): Record<string, string>
 
 describe('Deployment: serverless.yml packaged by osls', () => {
   describe('IAM: execution role', () => {
-    it('grants exactly rotation, credentials, KMS, VPC, state table and logs when every option is on', () => {
+    it('grants exactly rotation, credentials, management key, KMS, VPC, state table and logs when every option is on', () => {
       // Act
       const statements = rolePolicy(new Evaluation(template));
 
@@ -338,6 +355,8 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       expect(statements).toEqual([
         rotate([EXAMPLE_SECRET, ROTATED_1, ROTATED_2], 'stytch-prod'),
         { ...READ_OWN_CREDENTIALS, Resource: [CREDENTIALS_SECRET, OTHER_CREDENTIALS] },
+        rotateProjectSecrets([CREDENTIALS_SECRET, OTHER_CREDENTIALS]),
+        READ_MANAGEMENT_CREDENTIALS,
         useKeys([KMS_KEY, EXTRA_KMS_KEY]),
         VPC_NETWORK_INTERFACES,
         USE_OWN_STATE_TABLE,
@@ -373,18 +392,19 @@ describe('Deployment: serverless.yml packaged by osls', () => {
     });
 
     it('loses no permission on any combination of parameters: every attached secret stays rotatable', () => {
-      // Prepare: every combination of the parameters that shape the role (256 stacks).
+      // Prepare: every combination of the parameters that shape the role (512 stacks).
       const sets = combinations({
         RotatedSecretArns: ['', ROTATED_1],
         RotatedSecretTagValue: ['', 'stytch-prod'],
         CreateExampleSecret: ['true', 'false'],
         ExtraCredentialsSecretArns: ['', OTHER_CREDENTIALS],
         ExistingCredentialsSecretArn: ['', RETAINED_CREDENTIALS],
+        ManagementCredentialsSecretArn: ['', MANAGEMENT_CREDENTIALS],
         KmsKeyArn: ['', KMS_KEY],
         ExtraKmsKeyArns: ['', EXTRA_KMS_KEY],
         SubnetIds: ['', SUBNETS],
       });
-      expect(sets).toHaveLength(256);
+      expect(sets).toHaveLength(512);
 
       for (const overrides of sets) {
         const label = JSON.stringify(overrides);
@@ -392,6 +412,15 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         const statements = rolePolicy(evaluation);
         const bySid = new Map(statements.map((statement) => [statement.Sid, statement]));
         const grants = (sid: string, arn: string) => asList(bySid.get(sid)?.Resource ?? []).some((pattern) => arnMatches(pattern, arn));
+        // A secret with no tag (the stack's credentials secret has none) that this
+        // function is attached to: some statement allows all four rotation calls on it.
+        const rotatable = (arn: string) =>
+          statements.some(
+            (statement) =>
+              ROTATION_ACTIONS.every((action) => asList(statement.Action).includes(action)) &&
+              asList(statement.Resource).some((pattern) => arnMatches(pattern, arn)) &&
+              JSON.stringify(statement.Condition) === JSON.stringify({ StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } }),
+          );
 
         // Assess: the rotation statement is always there, with its four actions and its
         // condition; it covers what the parameters name, or everything when they name nothing.
@@ -405,6 +434,17 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         const credentials = overrides.ExistingCredentialsSecretArn || CREDENTIALS_SECRET;
         expect(grants('ReadStytchProjectCredentials', credentials), label).toBe(true);
         if (overrides.ExtraCredentialsSecretArns) expect(grants('ReadStytchProjectCredentials', OTHER_CREDENTIALS), label).toBe(true);
+        // With a management key, the function may rotate the credentials secret it uses
+        // (and every extra one), whatever narrows the first statement, and read the key,
+        // only read it. Without one, neither statement exists.
+        if (overrides.ManagementCredentialsSecretArn) {
+          expect(rotatable(credentials), label).toBe(true);
+          if (overrides.ExtraCredentialsSecretArns) expect(rotatable(OTHER_CREDENTIALS), label).toBe(true);
+          expect(bySid.get('ReadStytchManagementCredentials'), label).toEqual(READ_MANAGEMENT_CREDENTIALS);
+        } else {
+          expect(bySid.has('RotateStytchProjectSecrets'), label).toBe(false);
+          expect(bySid.has('ReadStytchManagementCredentials'), label).toBe(false);
+        }
         // Every key given is usable, and a KMS statement exists only with a key.
         for (const key of [overrides.KmsKeyArn, overrides.ExtraKmsKeyArns].filter(Boolean) as string[]) {
           expect(grants('UseSecretsKeysViaSecretsManager', key), label).toBe(true);
@@ -418,6 +458,53 @@ describe('Deployment: serverless.yml packaged by osls', () => {
           expect(asList(statement.Resource).every((arn) => arn.length > 0), `${label} ${statement.Sid}`).toBe(true);
         }
       }
+    });
+
+    it('lets the function rotate the credentials secret it uses once given a management key, even where rotation is narrowed', () => {
+      // Prepare: a narrowed role leaves the stack's credentials secret out (its ARN's
+      // suffix is unknown before the first deploy, and it carries no tag).
+      const narrowed = { RotatedSecretArns: ROTATED_1, RotatedSecretTagValue: 'stytch-prod' };
+      const projectSecrets = (overrides: Record<string, string>) =>
+        rolePolicy(new Evaluation(defaults, overrides)).filter((statement) =>
+          ['RotateStytchProjectSecrets', 'ReadStytchManagementCredentials'].includes(statement.Sid ?? ''),
+        );
+
+      // Act / Assess: the rotation statement no longer covers it...
+      const rotation = rolePolicy(new Evaluation(defaults, narrowed)).find((statement) => statement.Sid === 'RotateStytchClientSecrets');
+      expect(asList(rotation?.Resource ?? []).some((pattern) => arnMatches(pattern, CREDENTIALS_SECRET))).toBe(false);
+      // ...the management key's statements do, with the same condition, and only with a key.
+      expect(projectSecrets(narrowed)).toEqual([]);
+      expect(projectSecrets({ ...narrowed, ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS })).toEqual([
+        rotateProjectSecrets([CREDENTIALS_SECRET]),
+        READ_MANAGEMENT_CREDENTIALS,
+      ]);
+      expect(
+        projectSecrets({ ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS, ExistingCredentialsSecretArn: RETAINED_CREDENTIALS, ExtraCredentialsSecretArns: OTHER_CREDENTIALS }),
+      ).toEqual([rotateProjectSecrets([RETAINED_CREDENTIALS, OTHER_CREDENTIALS]), READ_MANAGEMENT_CREDENTIALS]);
+      expect(defaults.Parameters.ManagementCredentialsSecretArn?.Default).toBe('');
+    });
+
+    it('takes only a full secret ARN for managementCredentialsSecretArn: GetSecretValue names it exactly', () => {
+      const accepts = (value: string) => {
+        try {
+          new Evaluation(defaults, { ManagementCredentialsSecretArn: value });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+
+      const good = ['', MANAGEMENT_CREDENTIALS, 'arn:aws-us-gov:secretsmanager:us-gov-west-1:111122223333:secret:stytch/management-credentials-a1B2c3'];
+      expect(good.filter(accepts)).toEqual(good);
+      expect(
+        [
+          'stytch/management-credentials',
+          `${SM}:stytch/management-credentials`,
+          `${SM}:stytch/management-credentials-??????`,
+          `${SM}:*`,
+          `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
+        ].filter(accepts),
+      ).toEqual([]);
     });
 
     it('keeps the rotation statement when a redeploy omits rotatedSecretArns', () => {
@@ -578,7 +665,7 @@ describe('Deployment: serverless.yml packaged by osls', () => {
           .Variables;
 
       expect(variables({ ExistingCredentialsSecretArn: RETAINED_CREDENTIALS })).toMatchObject({ STYTCH_CREDENTIALS_SECRET_ID: RETAINED_CREDENTIALS });
-      expect(variables({})).toEqual({
+      expect(variables({ ManagementCredentialsSecretArn: '' })).toEqual({
         STYTCH_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET,
         POWERTOOLS_SERVICE_NAME: 'stytch-secret-rotation',
         POWERTOOLS_METRICS_NAMESPACE: 'StytchSecretRotation',
@@ -592,6 +679,11 @@ describe('Deployment: serverless.yml packaged by osls', () => {
         POWERTOOLS_LOG_LEVEL: 'DEBUG',
         PREVIOUS_SECRET_GRACE_SECONDS: '0',
       });
+      // The management key's secret only when given; a deploy with no --param has none.
+      expect(variables({})).toMatchObject({ STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID: MANAGEMENT_CREDENTIALS });
+      expect(
+        (new Evaluation(defaults).resolve(defaults.Resources.RotateStytchSecretLambdaFunction?.Properties.Environment ?? null) as JsonObject).Variables,
+      ).not.toHaveProperty('STYTCH_MANAGEMENT_CREDENTIALS_SECRET_ID');
     });
 
     it('takes the overlap window from previousSecretGraceSeconds: 3600 by default, 0 to a week, as the function accepts', () => {
@@ -1090,6 +1182,23 @@ describe('Deployment: serverless.yml packaged by osls', () => {
       }
     });
 
+    it('lets an operator read, and only read, the management key secret docs/deploy.md creates, for the status of a project secret', () => {
+      // Prepare: the name docs/deploy.md gives the secret, with a random suffix.
+      const policy = readPolicy('operator-policy.json');
+      const name = /aws secretsmanager create-secret --name (\S+)/.exec(readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8'))?.[1];
+      const arn = `arn:aws:secretsmanager:REGION:ACCOUNT_ID:secret:${name ?? '(no create-secret in docs/deploy.md)'}-AbCdEf`;
+
+      // Act: its own statement, so that narrowing the rotated secrets' statement keeps it.
+      const statement = policy.Statement.find((candidate) => candidate.Sid === 'ReadStytchManagementKeyForProjectSecretStatus');
+
+      // Assess
+      expect(name).toBe('stytch/management-credentials');
+      expect(statement?.Effect).toBe('Allow');
+      expect(asList(statement?.Action ?? [])).toEqual(['secretsmanager:GetSecretValue']);
+      expect(asList(statement?.Resource ?? []).some((pattern) => arnMatches(pattern, arn))).toBe(true);
+      expect(asList(statement?.Resource ?? []).some((pattern) => arnMatches(pattern, 'arn:aws:secretsmanager:REGION:ACCOUNT_ID:secret:prod/billing/stytch-client-AbCdEf'))).toBe(false);
+    });
+
     it('lets a deployer create, update and remove every resource type of the stack', () => {
       // Prepare: the resource types of the stack with every option on.
       const policy = readPolicy('deployer-policy.json');
@@ -1125,6 +1234,13 @@ describe('Deployment: serverless.yml packaged by osls', () => {
     const off = Object.fromEntries(Object.entries(defaults.Parameters).map(([name, spec]) => [name, spec.Default ?? '']));
     const variants: Record<string, Record<string, string | number>> = {
       'existing-credentials-explicit-list': { ...off, ExistingCredentialsSecretArn: RETAINED_CREDENTIALS, RotatedSecretArns: ROTATED_1 },
+      'management-key-narrowed-by-tag': { ...off, ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS, RotatedSecretTagValue: 'stytch-prod' },
+      'management-key-existing-and-extra-credentials': {
+        ...off,
+        ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS,
+        ExistingCredentialsSecretArn: RETAINED_CREDENTIALS,
+        ExtraCredentialsSecretArns: OTHER_CREDENTIALS,
+      },
       'extra-kms-keys-only': { ...off, ExtraKmsKeyArns: `${KMS_KEY},${EXTRA_KMS_KEY}` },
       'vpc-only': { ...off, SubnetIds: SUBNETS, SecurityGroupIds: SECURITY_GROUP },
       'tag-and-example': { ...off, RotatedSecretTagValue: 'stytch-prod', CreateExampleSecret: 'true' },

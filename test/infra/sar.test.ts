@@ -34,6 +34,11 @@ interface SamTemplate extends Template {
   Metadata: { 'AWS::ServerlessRepo::Application': Record<string, Json> };
 }
 
+// The secret of a workspace management key (ManagementCredentialsSecretArn), and the
+// template parameters with every optional part on, that one included.
+const MANAGEMENT_CREDENTIALS = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:stytch/management-credentials-MgKyAb';
+const EVERY_OPTION_AND_MANAGEMENT_KEY: Record<string, string> = { ...EVERY_OPTION, ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS };
+
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; license: string };
 // osls names what depends on the stage after `service/stage/` and `(stage)`; the SAR
 // template after its FunctionName parameter. Given FUNCTION_NAME, these are the names
@@ -113,7 +118,8 @@ describe.skipIf(gate.skip)(gate.title('Serverless Application Repository package
 
   describe.each([
     ['with the defaults', {}],
-    ['with every option on', EVERY_OPTION],
+    ['with every option on', EVERY_OPTION_AND_MANAGEMENT_KEY],
+    ['with a management key and an existing credentials secret', { ManagementCredentialsSecretArn: MANAGEMENT_CREDENTIALS, ExistingCredentialsSecretArn: EXISTING_CREDENTIALS }],
     ['with an existing credentials secret', { ExistingCredentialsSecretArn: EXISTING_CREDENTIALS, AlertsKmsKeyArn: EVERY_OPTION.KmsKeyArn ?? '' }],
     ['with an existing alerts topic', { AlertsTopicArn: 'arn:aws:sns:us-east-1:123456789012:platform-alerts', AlarmEmail: 'oncall@example.com' }],
   ])('transformed by aws-sam-translator, %s', (_name, parameters: Record<string, string>) => {
@@ -155,6 +161,7 @@ describe.skipIf(gate.skip)(gate.title('Serverless Application Repository package
       // Assess
       const expected = statements(osls, parameters);
       expect(expected.map((statement) => statement.Sid)).toContain('RotateStytchClientSecrets');
+      expect(expected.some((statement) => statement.Sid === 'ReadStytchManagementCredentials')).toBe('ManagementCredentialsSecretArn' in parameters);
       expect(statements(translated, { ...parameters, FunctionName: FUNCTION_NAME })).toEqual(expected);
     });
   });
@@ -193,7 +200,7 @@ describe.skipIf(gate.skip)(gate.title('Serverless Application Repository package
     writeFileSync(files[0] ?? '', JSON.stringify(translated));
     writeFileSync(files[1] ?? '', JSON.stringify(sam)); // cfn-lint's own SAM transform too
     const everything = structuredClone(translated);
-    for (const [name, value] of Object.entries(EVERY_OPTION)) {
+    for (const [name, value] of Object.entries(EVERY_OPTION_AND_MANAGEMENT_KEY)) {
       const spec = everything.Parameters[name];
       if (!spec) throw new Error(`no parameter ${name}`);
       spec.Default = spec.Type === 'Number' ? Number(value) : value;
