@@ -154,11 +154,11 @@ export type ProjectSecret = z.infer<typeof projectSecretSchema>;
  * `secret_id`; anything else is a client secret. Decided from the parsed object, before any check.
  */
 export function isProjectSecretText(text: string | undefined): boolean {
-  if (text === undefined) return false;
   try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-    return Object.hasOwn(value, 'secret_id') || (value as { kind?: unknown }).kind === 'project_secret';
+    const value = JSON.parse(text!) as { kind?: unknown };
+    // Not JSON (or no text at all), or null, which makes hasOwn throw: not a project secret. A primitive or an
+    // array has neither field.
+    return Object.hasOwn(value, 'secret_id') || value.kind === 'project_secret';
   } catch {
     return false;
   }

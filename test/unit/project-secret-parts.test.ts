@@ -54,6 +54,9 @@ describe('The project secret value', () => {
     expect(isProjectSecretText('not json')).toBe(false);
     expect(isProjectSecretText(JSON.stringify([{ secret_id: 'x' }]))).toBe(false);
     expect(isProjectSecretText(undefined)).toBe(false);
+    expect(isProjectSecretText('null')).toBe(false);
+    expect(isProjectSecretText('"secret_id"')).toBe(false);
+    expect(isProjectSecretText('7')).toBe(false);
     // An inherited key is not a field of the value.
     expect(isProjectSecretText('{"__proto__": {"secret_id": "x"}}')).toBe(false);
   });
@@ -113,6 +116,14 @@ describe('Configuration for project secrets', () => {
     );
     expect(await source({ workspace_key_id: 'k', workspace_key_secret: 's' }).get()).toEqual({ projectId: 'k', secret: 's', baseUrl: 'https://management.stytch.com' });
     expect((await source({ workspace_key_id: 'k', workspace_key_secret: 's' }, 'http://localhost:4010/').get()).baseUrl).toBe('http://localhost:4010');
+    // Each field's message says what it must be, and where to find it.
+    await expect(source({ workspace_key_id: 7, workspace_key_secret: 's' }).get()).rejects.toThrow(
+      /workspace_key_id must be a string: the id of a Stytch workspace management key \(dashboard, Workspace settings, Management API\)/,
+    );
+    await expect(source({ workspace_key_id: '', workspace_key_secret: 's' }).get()).rejects.toThrow(/workspace_key_id must not be empty/);
+    await expect(source({ workspace_key_id: 'k', workspace_key_secret: '' }).get()).rejects.toThrow(/workspace_key_secret must not be empty/);
+    await expect(source({ workspace_key_id: 'k', workspace_key_secret: 's', base_url: 443 }).get()).rejects.toThrow(/base_url must be a string URL such as https:\/\/management\.stytch\.com/);
+    await expect(source({ workspace_key_id: 'k', workspace_key_secret: 's', base_url: '' }).get()).rejects.toThrow(/base_url must not be empty; remove it to use the default/);
     expect(managementCredentialsSchema.safeParse({ workspace_key_id: '', workspace_key_secret: 's' }).success).toBe(false);
   });
 

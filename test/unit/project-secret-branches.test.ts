@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { World, type WorldOptions } from '../helpers/world.js';
+
+/**
+ * The less travelled branches of the project-secret rotation (DESIGN.md §4b):
+ * a secret deleted outside between steps, a reattempted finishSecret, a put
+ * whose answer was lost after it landed, a lease lost mid-step, and each of
+ * the sweep's reasons to delete nothing.
+ */
+
+let world: World;
+const HOUR = 3_600_000;
+const make = async (options: WorldOptions = {}) =>
+  (world = await new World({ kind: 'project_secret', ...options, env: { PREVIOUS_SECRET_GRACE_SECONDS: '3600', ...options.env } }).init());
+
+afterEach(() => {
+  if (world) expect(world.leaks()).toEqual([]);
+});
+
+const ps = () => world.projectSecret!;
+const secretsAtStytch = () => world.stytch.projectSecrets(world.project.projectId).map((s) => s.secretId).sort();
+const pending = () => world.versionWith('AWSPENDING')?.value as Record<string, string> | undefined;
+const current = () => world.versionWith('AWSCURRENT')!.value as Record<string, string>;
+const accepted = (secret: string) => world.stytch.isProjectSecretAccepted(world.project.projectId, secret);
+const fail = (run: Promise<unknown>) => run.then(() => undefined, (e: unknown) => e as Error);
+const logged = (text: string) => world.logRecords().filter((r) => String(r.message).includes(text));
+const rotate = async () => {
+  await world.sm.handle('RotateSecret', { SecretId: world.secretArn });
+  expect(world.sm.rotationHistory(world.secretArn).at(-1)?.outcome).toBe('succeeded');
+};
+
+describe('Project secret: deleted outside between steps', () => {
+  it('setSecret cancels when the new secret is gone at Stytch: AWSPENDING removed, nothing else deleted', async () => {
+    await make();
+    const token = await world.beginRotation();
+    await world.invoke('createSecret', token);
+    world.stytch.deleteProjectSecret(world.project.projectId, pending()!.secret_id!);
+    const error = await fail(world.invoke('setSecret', token));
+    expect(error?.message).toMatch(/Stytch has no secret \S+ in project \S+ any more: the pending project secret was deleted outside this function\./);
+    expect(error?.message).toMatch(/The rotation was cancelled/);
+    expect(pending()).toBeUndefined();
+    expect(secretsAtStytch()).toEqual([world.project.secretId, ps().secret_id].sort());
+  });
+
+  it('finishSecret never moves AWSCURRENT to a secret Stytch no longer has (I)', async () => {
+    await make();
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    world.stytch.deleteProjectSecret(world.project.projectId, pending()!.secret_id!);
+    const error = await fail(world.invoke('finishSecret', token));
+    expect(error?.message).toMatch(/it was deleted outside this function/);
+    expect(current().secret_id).toBe(ps().secret_id);
+    expect(accepted(ps().secret)).toBe(true);
+  });
+
+  it('a resumed createSecret whose pending secret is gone removes AWSPENDING and says the next rotation starts fresh', async () => {
+    await make();
+    const token = await world.beginRotation();
+    await world.invoke('createSecret', token);
+    world.stytch.deleteProjectSecret(world.project.projectId, pending()!.secret_id!);
+    const error = await fail(world.invoke('createSecret', token));
+    expect(error?.message).toMatch(/Stytch no longer has the pending project secret \S+ of version \S+ \(it was deleted outside this function\)\. AWSPENDING was removed/);
+    expect(pending()).toBeUndefined();
+    expect(world.metricCounts().DeadPendingCleared).toBe(1);
+  });
+});
+
+describe('Project secret: reattempts and lost answers', () => {
+  it('a reattempted finishSecret after the move keeps the recorded deletion time', async () => {
+    await make();
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const) await world.invoke(step, token);
+    const due = (await world.stateItem())?.retire_due;
+    world.advance(60_000);
+    await world.invoke('finishSecret', token);
+    expect((await world.stateItem())?.retire_due).toEqual(due);
+    expect(world.metricCounts().RetirementRecordedLate ?? 0).toBe(0);
+  });
+
+  it('a reattempted finishSecret records a deletion the moving step never recorded', async () => {
+    await make();
+    const old = { ...ps() };
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    // The label moved outside the function (as if the step that moved it died before giving its lease back and its record was lost).
+    await world.sm.handle('UpdateSecretVersionStage', {
+      SecretId: world.secretArn,
+      VersionStage: 'AWSCURRENT',
+      MoveToVersionId: token,
+      RemoveFromVersionId: world.versionWith('AWSCURRENT')!.id,
+    });
+    await world.invoke('finishSecret', token);
+    expect(world.metricCounts().RetirementRecordedLate).toBe(1);
+    expect((await world.stateItem())?.retire_previous_secret_id).toEqual({ S: old.secret_id });
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(false);
+  });
+
+  it('goes on when PutSecretValue failed but the value landed', async () => {
+    await make();
+    const token = await world.beginRotation();
+    world.interceptor = (c) => (c.operation === 'PutSecretValue' ? { when: 'after', error: 'InternalServiceError' } : undefined);
+    await world.invoke('createSecret', token);
+    world.interceptor = undefined;
+    expect(pending()!.secret_id).toBeDefined();
+    expect(secretsAtStytch()).toContain(pending()!.secret_id);
+    expect(logged('PutSecretValue failed but the value landed')).toHaveLength(1);
+  });
+
+  it('stops, and deletes the secret it just created, when its lease was taken over mid-step (VI)', async () => {
+    await make();
+    const token = await world.beginRotation();
+    const gate = world.pause((c) => c.operation === 'secrets.create', 'after');
+    const first = fail(world.invoke('createSecret', token));
+    await gate.reached;
+    // The first invocation outlives its lease (deadline plus margin); a reattempt takes the lease over.
+    world.advance(10 * 60_000);
+    const second = world.invoke('createSecret', token);
+    await second;
+    gate.release();
+    const error = await first;
+    expect(error?.message).toMatch(/The lease on project \S+ expired during createSecret/);
+    // The second one's secret is AWSPENDING's; the first one's was deleted: nothing left over.
+    expect(secretsAtStytch()).toEqual([world.project.secretId, ps().secret_id, pending()!.secret_id!].sort());
+    expect(world.metricCounts().LeaseLost).toBe(1);
+  });
+});
+
+describe('Project secret: the sweep deletes nothing it cannot vouch for', () => {
+  it('keeps the record while the secret is scheduled for deletion, and deletes after it is restored', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    world.advance(HOUR + 1000);
+    await world.sm.handle('DeleteSecret', { SecretId: world.secretArn, RecoveryWindowInDays: 7 });
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(true);
+    expect((await world.stateItem())?.retire_due).toBeDefined();
+    await world.sm.handle('RestoreSecret', { SecretId: world.secretArn });
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(false);
+  });
+
+  it('clears a record whose previous secret is already gone, without an error', async () => {
+    await make();
+    await rotate();
+    world.stytch.deleteProjectSecret(world.project.projectId, ps().secret_id);
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    expect(logged('Nothing to delete: Stytch no longer has the previous secret')).toHaveLength(1);
+    expect((await world.stateItem())?.retire_due).toBeUndefined();
+  });
+
+  it('refuses to act on a value that now names another project environment (VII)', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    await world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: randomUUID(), SecretString: JSON.stringify({ ...current(), environment_slug: 'elsewhere' }) });
+    world.advance(HOUR + 1000);
+    const error = await fail(world.sweep());
+    expect(error?.message).toMatch(/could not retire 1 of 1/);
+    expect(accepted(old.secret)).toBe(true);
+    expect(world.metricCounts().BindingRefused).toBe(1);
+  });
+
+  it('deletes nothing when the recorded previous secret no longer ends as AWSCURRENT did', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    // Another secret now answers to that id's record (forged in the table by someone with write access to it).
+    await world.dynamo.handle('UpdateItem', {
+      TableName: 'rotation-state',
+      Key: { pk: { S: `client#${world.project.projectId}#${world.project.projectSlug}/${world.project.environmentSlug}` } },
+      UpdateExpression: 'SET retire_previous_last4 = :x',
+      ExpressionAttributeValues: { ':x': { S: 'zzzz' } },
+    });
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(true);
+    expect(logged('Not deleted: Stytch\'s secret')[0]?.level).toBe('ERROR');
+  });
+});
