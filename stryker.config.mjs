@@ -41,13 +41,19 @@ const GROUPS = {
   stytch: {
     break: 99,
     mutate: ['functions/lib/stytch/http.ts', 'functions/lib/errors.ts'],
-    testFiles: ['test/unit/stytch-http.test.ts', 'test/reliability/safety-checks.test.ts', 'test/reliability/budget.test.ts'],
+    testFiles: ['test/unit/stytch-http.test.ts', 'test/unit/project-secret-parts.test.ts', 'test/reliability/safety-checks.test.ts', 'test/reliability/budget.test.ts'],
   },
   // What comes from outside: the event, the rotated secret, the credentials secret.
   schemas: {
     break: 100,
     mutate: ['functions/lib/schemas.ts'],
-    testFiles: ['test/unit/schemas.test.ts', 'test/unit/bad-input.test.ts', 'test/reliability/bad-input-table.test.ts', 'test/reliability/safety-checks.test.ts'],
+    testFiles: [
+      'test/unit/schemas.test.ts',
+      'test/unit/project-secret-parts.test.ts',
+      'test/unit/bad-input.test.ts',
+      'test/reliability/bad-input-table.test.ts',
+      'test/reliability/safety-checks.test.ts',
+    ],
   },
   // The state table: leases, bindings, retirements.
   state: {
@@ -72,6 +78,12 @@ const GROUPS = {
     break: 90,
     mutate: ['functions/rotate-stytch-secret/sweep.ts'],
     testFiles: FUNCTION_SUITES,
+  },
+  // The project secret's steps and sweep (DESIGN.md §4b), and the management API client.
+  project: {
+    break: 90,
+    mutate: ['functions/rotate-stytch-secret/project-secret.ts', 'functions/lib/stytch/management.ts'],
+    testFiles: ['test/unit/project-secret.test.ts', 'test/unit/project-secret-branches.test.ts', 'test/unit/project-secret-parts.test.ts'],
   },
   handler: {
     break: 90,
