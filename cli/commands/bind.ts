@@ -2,6 +2,7 @@ import { clientKey, type Binding, type ClientRecord } from '../../functions/lib/
 import { clientKindOf } from '../../functions/lib/stytch/index.js';
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
+import { refuseProjectSecret } from './project-status.js';
 import { commands, credentialsLabel, isoTime, shellQuote, type ExitCode } from '../diagnose.js';
 import { CliError } from '../errors.js';
 import type { CommandContext, Output } from '../io.js';
@@ -66,6 +67,7 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
   const clientFlag = flag('client-id');
   const projectFlag = flag('project-id');
   const connection = Connection.for(runtime, common, ctx.errorContext);
+  await refuseProjectSecret(connection, common.secretId, 'bind', ctx.cli);
   const table = await connection.requireState('bind', id);
 
   const { arn, name, current } = await connection.readCurrent(id);

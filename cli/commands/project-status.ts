@@ -6,7 +6,7 @@ import type { ProjectSecretInfo } from '../../functions/lib/stytch/management.js
 import type { DescribeSecretResponse } from '@aws-sdk/client-secrets-manager';
 import type { Connection } from '../context.js';
 import { shellQuote, type CommandStyle, type ExitCode } from '../diagnose.js';
-import { explainError } from '../errors.js';
+import { CliError, explainError } from '../errors.js';
 import type { CommandContext } from '../io.js';
 
 /**
@@ -77,6 +77,19 @@ export async function holdsProjectSecret(connection: Connection, secretId: strin
   } catch {
     return false;
   }
+}
+
+/**
+ * For the commands that act on a Stytch client (retire, recover, bind): a project secret has no client, and
+ * its previous secret is deleted by the sweep; say so instead of a schema error about client_id.
+ */
+export async function refuseProjectSecret(connection: Connection, secretId: string, command: string, cli: string): Promise<void> {
+  if (!(await holdsProjectSecret(connection, secretId))) return;
+  throw new CliError(
+    `${secretId} holds a Stytch project secret (it has a secret_id): ${command} acts on Connected App and M2M client secrets only. ` +
+      `A project secret's previous secret is deleted by the retirement sweep after its window; a stopped rotation is resumed by Secrets Manager's reattempt or started again with aws secretsmanager rotate-secret. ` +
+      `See ${cli} status --secret-id ${shellQuote(secretId)}.`,
+  );
 }
 
 /** Reads everything status shows for a project secret and decides its verdicts; changes nothing. */

@@ -5,6 +5,7 @@ import type { Binding } from '../../functions/lib/state/table.js';
 import type { ClientProvider } from '../../functions/lib/stytch/index.js';
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
+import { refuseProjectSecret } from './project-status.js';
 import { bindingMismatch, commands, credentialsLabel, diagnose, isoTime, overlapOf, pendingAccepted, pendingLast4, type CommandStyle, type ExitCode } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { describeAction, planRecovery, type Action } from '../plan.js';
@@ -62,6 +63,7 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   const id = common.secretId;
   ctx.errorContext.secretId = id;
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
+  await refuseProjectSecret(connection, common.secretId, 'recover', ctx.cli);
   const cancelRotation = values['cancel-rotation'] === true;
   // Refused before anything is read: every change recover makes is made under the client's lease (VI).
   if (values.yes) await connection.requireState('recover --yes', id);

@@ -1,5 +1,6 @@
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
+import { refuseProjectSecret } from './project-status.js';
 import { commands, isoTime, type ExitCode } from '../diagnose.js';
 import { CliError } from '../errors.js';
 import type { CommandContext } from '../io.js';
@@ -54,6 +55,7 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
   ctx.errorContext.secretId = id;
   const cmd = commands(id, common.style);
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
+  await refuseProjectSecret(connection, common.secretId, 'retire', ctx.cli);
   // The retirement record lives in the state table, and the change is made only under the client's lease (VI).
   await connection.requireState('retire', id);
 

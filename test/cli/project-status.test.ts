@@ -118,3 +118,19 @@ describe('status of a project secret', () => {
   });
 });
 
+
+describe('commands that act on a client, given a project secret', () => {
+  it('retire, recover and bind say what to do instead, changing nothing (exit 3)', async () => {
+    world = await new World({ kind: 'project_secret' }).init();
+    const before = world.snapshot();
+    for (const command of ['retire', 'recover', 'bind']) {
+      const { code, err } = await cliInWorld(world, [command, '--secret-id', world.secretName, '--yes'], { env });
+      expect(code).toBe(3);
+      expect(err.join('\n')).toContain(
+        `demo/stytch-client holds a Stytch project secret (it has a secret_id): ${command} acts on Connected App and M2M client secrets only. A project secret's previous secret is deleted by the retirement sweep`,
+      );
+    }
+    expect(world.snapshot()).toEqual(before);
+    expect(world.stytch.requests).toEqual([]);
+  });
+});
