@@ -80,6 +80,28 @@ describe('The project secret value', () => {
     expect(error!.message).not.toContain(VALUE.secret);
   });
 
+  it('accepts a whole value, with kind and base_url, keeping unknown fields', () => {
+    const value = { ...VALUE, kind: 'project_secret', base_url: 'https://api.stytch.com', team: 'platform' };
+    expect(parseSecretJson(projectSecretSchema, JSON.stringify(value), 'The value', 'Fix it.')).toEqual(value);
+    expect(parseSecretJson(projectSecretSchema, JSON.stringify({ ...VALUE, secret_id: 'a', project_slug: 'b', environment_slug: 'c' }), 'The value', 'Fix it.')).toMatchObject({ secret_id: 'a' });
+  });
+
+  const rows: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['secret as a number', { secret: 1234 }, /secret must be a string: the Stytch project secret/],
+    ['secret of 4097 characters', { secret: 's'.repeat(4097) }, /secret is longer than 4096 characters/],
+    ['secret_id empty', { secret_id: '' }, /secret_id must not be empty/],
+    ['secret_id of 257 characters', { secret_id: 'i'.repeat(257) }, /secret_id is longer than any Stytch secret id \(256 characters\)/],
+    ['secret_id with a slash', { secret_id: 'secret-test-1/2' }, /secret_id may only contain letters, digits and - _ \. : \(a Stytch secret id\)/],
+    ['project_slug as a number', { project_slug: 7 }, /project_slug must be a string: the project's slug in the Stytch workspace \(the management API addresses projects by slug\)/],
+    ['environment_slug with a space', { environment_slug: 'te st' }, /environment_slug must be a slug: letters, digits, - and _ \(Stytch dashboard, project settings\)/],
+    ['kind of another value', { kind: '' }, /kind must be "project_secret" when present; remove it for a client secret/],
+  ];
+  for (const [name, fields, message] of rows) {
+    it(`refuses ${name}, saying so`, () => {
+      expect(() => parseSecretJson(projectSecretSchema, JSON.stringify({ ...VALUE, ...fields }), 'The value', 'Fix it.')).toThrow(message);
+    });
+  }
+
   it('is copied exactly with only secret and secret_id replaced', () => {
     const text = `{ "project_id":"${VALUE.project_id}",\n  "secret" : "old-secret-0000", "n": 12345678901234567890, "secret_id":"old-id",\n "project_slug":"acme","environment_slug":"test","x":[1e400,-0] }`;
     const out = withFields(text, { secret: 'new-secret-1111', secret_id: 'new-id' }, 'The value', 'Fix it.');
