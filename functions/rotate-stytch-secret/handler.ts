@@ -96,7 +96,7 @@ export function createHandler(options: HandlerOptions = {}) {
       // A cached project secret never outlives the overlap window: it may be the previous secret of a
       // rotation of the credentials secret itself, deleted when the window ends (DESIGN.md §4b).
       const ttlMs = cfg.graceSeconds > 0 ? Math.min(cfg.credentialsTtlMs, cfg.graceSeconds * 1000) : cfg.credentialsTtlMs;
-      credentials ??= new CredentialsCache((id) => store.getCurrent(id), { ttlMs, envBaseUrl: cfg.apiBaseUrl });
+      credentials ??= new CredentialsCache((id) => store.getCurrent(id), { ttlMs, envBaseUrl: cfg.apiBaseUrl, now: clock.now });
       const creds = credentials;
       const credentialsOf = (secret: StytchTarget) => creds.source(secret.stytch_credentials_secret_id ?? cfg.credentialsSecretId);
 
@@ -137,6 +137,7 @@ export function createHandler(options: HandlerOptions = {}) {
             management ??= managementCredentialsSource((id) => store.getCurrent(id), cfg.managementCredentialsSecretId, {
               envBaseUrl: cfg.managementBaseUrl,
               ttlMs,
+              now: clock.now,
             });
             return createManagementApi(new StytchHttp(management, httpOptions));
           },

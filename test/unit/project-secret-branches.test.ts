@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { World, type WorldOptions } from '../helpers/world.js';
+import { CREDENTIALS_SECRET, LAMBDA_ARN, MANAGEMENT_SECRET, STEPS, World, fakeContext, type Container, type WorldOptions } from '../helpers/world.js';
 
 /**
  * The less travelled branches of the project-secret rotation (DESIGN.md §4b):
@@ -180,5 +180,53 @@ describe('Project secret: the sweep deletes nothing it cannot vouch for', () => 
     await world.sweep();
     expect(accepted(old.secret)).toBe(true);
     expect(logged('Not deleted: Stytch\'s secret')[0]?.level).toBe('ERROR');
+  });
+});
+
+describe('The function\'s own credentials, when the credentials secret is the rotated project secret', () => {
+  it('never uses a deleted project secret: another container\'s cached copy expires within the window, with no 401', async () => {
+    // A client secret, rotated with the credentials secret's project secret; the credentials secret is itself rotated.
+    world = await new World({ env: { PREVIOUS_SECRET_GRACE_SECONDS: '60', STYTCH_CREDENTIALS_TTL_SECONDS: '300' } }).init();
+    const key = world.stytch.createWorkspaceKey();
+    await world.sm.handle('CreateSecret', {
+      Name: MANAGEMENT_SECRET,
+      ClientRequestToken: randomUUID(),
+      SecretString: JSON.stringify({ workspace_key_id: key.workspaceKeyId, workspace_key_secret: key.workspaceKeySecret }),
+    });
+    await world.sm.handle('PutSecretValue', {
+      SecretId: CREDENTIALS_SECRET,
+      ClientRequestToken: randomUUID(),
+      SecretString: JSON.stringify({
+        project_id: world.project.projectId,
+        secret: world.project.secret,
+        secret_id: world.project.secretId,
+        project_slug: world.project.projectSlug,
+        environment_slug: world.project.environmentSlug,
+      }),
+    });
+    await world.sm.handle('RotateSecret', { SecretId: CREDENTIALS_SECRET, RotationLambdaARN: LAMBDA_ARN, RotationRules: { ScheduleExpression: 'rate(30 days)' }, RotateImmediately: false });
+    const [a, b] = [world.createContainer(), world.createContainer()];
+    const clientRotation = async (container: Container) => {
+      const token = await world.beginRotation();
+      for (const step of STEPS) await world.invokeRaw({ Step: step, SecretId: world.secretArn, ClientRequestToken: token }, fakeContext(), container);
+      await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token });
+    };
+
+    // Container A caches the project secret while rotating the client.
+    await clientRotation(a);
+    world.advance(61_000);
+    await world.sweep(a);
+    // Container B rotates the project secret; after its window a sweep deletes the old one.
+    const token = randomUUID();
+    world.sm.beginRotation(CREDENTIALS_SECRET, token);
+    for (const step of STEPS) await world.invokeRaw({ Step: step, SecretId: CREDENTIALS_SECRET, ClientRequestToken: token }, fakeContext(), b);
+    world.advance(61_000);
+    await world.sweep(b);
+    expect(world.stytch.isProjectSecretAccepted(world.project.projectId, world.project.secret)).toBe(false);
+
+    // A rotates the client again: its cached copy lasted no longer than the window, so it reads the new one first.
+    const before = world.stytch.requests.length;
+    await clientRotation(a);
+    expect(world.stytch.requests.slice(before).filter((r) => r.status === 401)).toEqual([]);
   });
 });
