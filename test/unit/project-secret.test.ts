@@ -166,6 +166,42 @@ describe('Project secret: retries, resumes and twins (IV, VI)', () => {
     expect(pending()!.secret_id).not.toBe(lost[0]);
   });
 
+  it('reports a secret an earlier request of a retried create made after all (its 429 came after the effect), never deleting it', async () => {
+    await make();
+    world.advance(5 * 60_000);
+    const token = await world.beginRotation();
+    // The first create takes effect and its answer is replaced by a 429: the client retries (a 429 is taken for
+    // a refusal) and the second create answers. The first secret is recorded nowhere: only a report keeps it known (II).
+    let creates = 0;
+    world.interceptor = (c) => (c.operation === 'secrets.create' && ++creates === 1 ? { when: 'after', error: 429 } : undefined);
+    await world.invoke('createSecret', token);
+    world.interceptor = undefined;
+    expect(creates).toBe(2);
+    const stored = pending()!.secret_id;
+    const unheld = secretsAtStytch().filter((id) => id !== world.project.secretId && id !== ps().secret_id && id !== stored);
+    expect(unheld).toHaveLength(1);
+    expect(world.metricCounts().OrphanProjectSecret).toBe(1);
+    const report = world.logRecords().find((r) => String(r.message).startsWith('The request that created the project secret was sent more than once'));
+    expect(report?.level).toBe('ERROR');
+    expect(JSON.stringify(report?.secrets)).toContain(unheld[0]);
+    expect(JSON.stringify(report?.secrets)).not.toContain(stored);
+    // Reported, not deleted: the function cannot tell it from another team's.
+    expect(mutations()).toEqual(['secrets.create', 'secrets.create']);
+  });
+
+  it('does not report anything when a create is retried after a real refusal', async () => {
+    await make();
+    world.advance(5 * 60_000);
+    const token = await world.beginRotation();
+    let creates = 0;
+    world.interceptor = (c) => (c.operation === 'secrets.create' && ++creates === 1 ? { when: 'before', error: 429 } : undefined);
+    await world.invoke('createSecret', token);
+    world.interceptor = undefined;
+    expect(creates).toBe(2);
+    expect(world.metricCounts().OrphanProjectSecret ?? 0).toBe(0);
+    expect(world.stytchCalls('secrets.list')).toHaveLength(1);
+  });
+
   it('deletes its own recorded secret when the put did not land, and an unknown outcome on the next attempt', async () => {
     await make();
     const token = await world.beginRotation();
