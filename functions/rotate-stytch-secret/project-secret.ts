@@ -443,7 +443,7 @@ async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
     return 'already-current';
   }
   const now = r.deps.lease.clock.now();
-  r.retirement = {
+  const late: Retirement = {
     dueAt: now + r.deps.graceSeconds * 1000,
     versionId: r.token,
     last4: last4(r.cur.secret),
@@ -452,11 +452,37 @@ async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
     previousSecretId: previous.secret_id,
     movedAt: now,
   };
+  if (await newerRotationCreated(r)) {
+    // II and III: a newer rotation's createSecret has already run, and it deletes early only the deletion it
+    // found recorded. Recorded now, this one would be replaced by that rotation's finishSecret (one record per
+    // project) and the previous secret never deleted, held by no label. So delete it now, as that createSecret would have.
+    const result = await deletePrevious(r.cur, late, r.p.management(), r.env);
+    if (result.kind === 'deleted') {
+      r.deps.metrics.count('PreviousRetiredEarly');
+      r.deps.logger.warn('A newer rotation has started: deleted the previous project secret early rather than record its deletion late', {
+        retiredSecretId: previous.secret_id,
+      });
+    } else {
+      r.deps.logger[result.level](result.why, { previousSecretId: previous.secret_id });
+    }
+    return 'already-current';
+  }
+  r.retirement = late;
   r.deps.metrics.count('RetirementRecordedLate');
   r.deps.logger.warn('The deletion of the previous project secret had not been recorded (the step that moved AWSCURRENT ended early): recorded now, its window counted from now', {
     previousSecretId: previous.secret_id,
   });
   return 'already-current';
+}
+
+/** Another version is labelled AWSPENDING and holds a value: a newer rotation whose createSecret has run. */
+async function newerRotationCreated(r: ProjectRotation): Promise<boolean> {
+  const { versions } = await r.deps.store.describe(r.arn);
+  for (const [id, stages] of Object.entries(versions)) {
+    if (id === r.token || !stages.includes('AWSPENDING') || stages.includes(AWSCURRENT)) continue;
+    if ((await r.deps.store.getVersion(r.arn, id)) !== undefined) return true;
+  }
+  return false;
 }
 
 /** Written with finishSecret's lease, before AWSCURRENT moves, so a crash after the move still leaves the deletion recorded (III). */

@@ -380,6 +380,50 @@ describe('Project secret: the sweep puts off deleting a secret still in use, onc
     expect(secretsAtStytch()).toEqual([world.project.secretId, current().secret_id].sort());
   });
 
+  it('deletes the previous secret early, not late, when a newer rotation\'s createSecret ran before the late finishSecret (II, III)', async () => {
+    await make();
+    const original = { ...ps() };
+    // Rotation A moved AWSCURRENT, and the finishSecret that moved it ended before the deletion of the
+    // original secret was recorded (half-done).
+    const a = await world.beginRotation();
+    await world.invoke('createSecret', a);
+    await world.invoke('setSecret', a);
+    await world.invoke('testSecret', a);
+    const v0 = world.versionWith('AWSCURRENT')!.id;
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: a, RemoveFromVersionId: v0 });
+    // A newer rotation B starts, and its createSecret runs first: it finds no deletion recorded to do early.
+    const b = await world.beginRotation();
+    await world.invoke('createSecret', b);
+    // A's finishSecret comes late. Recording the deletion now would let B's finishSecret replace the record.
+    await world.invoke('finishSecret', a);
+    expect(accepted(original.secret)).toBe(false);
+    expect(world.metricCounts()).toMatchObject({ PreviousRetiredEarly: 1 });
+    expect(world.metricCounts().RetirementRecordedLate ?? 0).toBe(0);
+    await world.invoke('setSecret', b);
+    await world.invoke('testSecret', b);
+    await world.invoke('finishSecret', b);
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    // Only the World's credentials secret and AWSCURRENT's are left: nothing held by no label.
+    expect(secretsAtStytch()).toEqual([world.project.secretId, current().secret_id].sort());
+  });
+
+  it('still records the deletion late when no newer rotation has created anything yet (III)', async () => {
+    await make();
+    const original = { ...ps() };
+    const a = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, a);
+    const v0 = world.versionWith('AWSCURRENT')!.id;
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: a, RemoveFromVersionId: v0 });
+    await world.invoke('finishSecret', a);
+    expect(world.metricCounts().RetirementRecordedLate).toBe(1);
+    // I: the window is kept; the sweep deletes it after.
+    expect(accepted(original.secret)).toBe(true);
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    expect(accepted(original.secret)).toBe(false);
+  });
+
   it('never deletes when AWSCURRENT was changed outside to a secret Stytch does not have (I)', async () => {
     await make();
     const old = { ...ps() };
