@@ -25,7 +25,7 @@
  *   previous secret is deleted after its window and a sweep.
  */
 import { randomUUID } from 'node:crypto';
-import { clientKey, secretKey, type Retirement } from '../../../functions/lib/state/table.js';
+import { clientKey, secretKey, type CreatedSecret, type Retirement } from '../../../functions/lib/state/table.js';
 import type { CreatedProject } from '../../../infra/local/stytch/model.js';
 import { type OutsideAction, type TokenName } from './plan.js';
 import { nextTrialNumber, Trial } from './trial.js';
@@ -100,9 +100,10 @@ export class ProjectTrial extends Trial {
     const v0 = this.snapshot().currentId!;
     this.versions.set(v0, { name: 'v0', order: 0 });
     const binding = { secretArn: arn, projectId, clientId: this.envName, credentialsSecretId: undefined, kind: 'project_secret' as const };
-    const bind = async (retirement: Retirement | undefined) => {
+    const bind = async (retirement: Retirement | undefined, created?: CreatedSecret) => {
       const holder = `fuzz-setup-${randomUUID()}`;
       await this.env.state.acquire({ binding, bind: true, holder, what: 'fuzz setup', until: Date.now() + 60_000, now: Date.now() });
+      if (created) await this.env.state.markCreated(binding, holder, created);
       await this.env.state.release(binding, holder, retirement);
     };
 
@@ -131,7 +132,9 @@ export class ProjectTrial extends Trial {
       });
       this.moves.push({ at: movedAt, to: p, previous: rotated.secret, windowEnd: movedAt + this.graceMs });
     } else if (start === 'half-done') {
-      // H's finishSecret moved AWSCURRENT and ended before the previous secret's deletion was recorded: H is under way.
+      // H's finishSecret moved AWSCURRENT and died before giving its lease back. It leaves what its steps wrote:
+      // createSecret's record of the secret it created, and the deletion intent finishSecret's lease take wrote
+      // before the move (due a window after the lease's end, which has passed). H is the rotation under way.
       const s1 = stack.stytch.createProjectSecret(projectId);
       this.known.add(s1.secret);
       const h = stack.sm.beginRotation(arn);
@@ -144,7 +147,19 @@ export class ProjectTrial extends Trial {
       await stack.sm.handle('UpdateSecretVersionStage', { SecretId: arn, VersionStage: 'AWSCURRENT', MoveToVersionId: h, RemoveFromVersionId: v0 });
       this.versions.set(h, { name: 'A', order: 1 });
       this.tokens.A = h;
-      await bind(undefined);
+      const leaseEnded = Date.now() - 1;
+      await bind(
+        {
+          dueAt: leaseEnded + graceSeconds * 1000,
+          versionId: h,
+          last4: s1.secret.slice(-4),
+          previousVersionId: v0,
+          previousLast4: rotated.secret.slice(-4),
+          previousSecretId: rotated.secretId,
+          movedAt: leaseEnded,
+        },
+        { versionId: h, at: leaseEnded - 1_000, secretId: s1.secretId },
+      );
       const movedAt = Date.now();
       this.moves.push({ at: movedAt, to: h, previous: rotated.secret, windowEnd: movedAt + this.graceMs });
     } else {
