@@ -37,6 +37,11 @@ import { PROJECT_WINDOW_S, recordProjectRotation, runProjectMatrixCase } from '.
  * token, an UpdateSecretVersionStage replayed with a stale
  * RemoveFromVersionId). Stytch faults do not depend on the transport and run
  * over 'mock' only.
+ *
+ * The project API secret's rotation (DESIGN.md §4b) gets the same matrix over
+ * its own calls (the management API's secrets.create|list|get|delete, the
+ * probe, and the sweep that deletes the previous secret after the window),
+ * with the invariants as they read for that kind: support/project-matrix.ts.
  */
 const FAILURE_POLICY_OUTCOMES = ['RotationCancelled', 'RotationResumed', 'OrphanRepaired', 'HalfDoneCompleted'] as const;
 /** What faults alone can make a project-secret rotation do (project-secret.ts). */
