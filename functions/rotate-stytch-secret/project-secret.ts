@@ -210,7 +210,7 @@ async function createSecret(r: ProjectRotation): Promise<StepOutcome> {
 
   const intent: CreatedSecret = { versionId: r.token, at: deps.lease.clock.now(), secretId: undefined };
   await mark(r, intent);
-  let created: { secretId: string; secret: string };
+  let created: { secretId: string; secret: string; retried?: boolean };
   try {
     created = await m.create(env);
   } catch (error) {
@@ -226,6 +226,11 @@ async function createSecret(r: ProjectRotation): Promise<StepOutcome> {
     throw error;
   }
   await mark(r, { ...intent, secretId: created.secretId }, created.secretId);
+  if (created.retried) {
+    // II: the create was sent more than once. Had an earlier request acted after all (its answer lost), the
+    // record now names only the secret this step got back: report the others now, as for a lost answer.
+    await reportUnheld(r, m, intent.at, [created.secretId], 'The request that created the project secret was sent more than once');
+  }
 
   const value = withFields(r.curText, { secret: created.secret, secret_id: created.secretId }, `The AWSCURRENT value of secret ${r.name}`, FIX_CURRENT);
   if (Buffer.byteLength(value) > SECRET_VALUE_LIMIT_BYTES) {
@@ -305,13 +310,22 @@ async function settleEarlierCreation(r: ProjectRotation, m: ManagementApi): Prom
     r.deps.logger.warn('Deleted a project secret an interrupted attempt created and never stored', { orphanSecretId: earlier.secretId, outcome });
     return;
   }
-  const since = earlier.at - CLOCK_SKEW_MS;
+  await reportUnheld(r, m, earlier.at, [], 'An earlier attempt was interrupted while creating a project secret');
+}
+
+/**
+ * Reports (OrphanProjectSecret, an ERROR log naming them) the secrets created since `at` that no label of
+ * this secret holds: this function may have created them, but it cannot tell, so it never deletes them (II).
+ */
+async function reportUnheld(r: ProjectRotation, m: ManagementApi, at: number, alsoHeld: string[], what: string): Promise<void> {
+  const held = new Set([r.cur.secret_id, r.lease?.previous?.retirement?.previousSecretId, ...alsoHeld].filter(Boolean));
+  const since = at - CLOCK_SKEW_MS;
   const unheld = (await m.list(r.env)).filter((s) => !held.has(s.secretId) && (s.createdAt === undefined || Date.parse(s.createdAt) >= since));
   if (unheld.length === 0) return;
   for (const _ of unheld) r.deps.metrics.count('OrphanProjectSecret');
   r.deps.logger.error(
-    'An earlier attempt was interrupted while creating a project secret. Stytch has secrets created since then that no label of this secret holds; they were not deleted (this function cannot tell whether it created them). Delete those no one uses.',
-    { secrets: unheld.map(shown), since: new Date(earlier.at).toISOString() },
+    `${what}. Stytch has secrets created since then that no label of this secret holds; they were not deleted (this function cannot tell whether it created them). Delete those no one uses.`,
+    { secrets: unheld.map(shown), since: new Date(at).toISOString() },
   );
 }
 
@@ -432,7 +446,7 @@ async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
     return 'already-current';
   }
   const now = r.deps.lease.clock.now();
-  r.retirement = {
+  const late: Retirement = {
     dueAt: now + r.deps.graceSeconds * 1000,
     versionId: r.token,
     last4: last4(r.cur.secret),
@@ -441,11 +455,37 @@ async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
     previousSecretId: previous.secret_id,
     movedAt: now,
   };
+  if (await newerRotationCreated(r)) {
+    // II and III: a newer rotation's createSecret has already run, and it deletes early only the deletion it
+    // found recorded. Recorded now, this one would be replaced by that rotation's finishSecret (one record per
+    // project) and the previous secret never deleted, held by no label. So delete it now, as that createSecret would have.
+    const result = await deletePrevious(r.cur, late, r.p.management(), r.env);
+    if (result.kind === 'deleted') {
+      r.deps.metrics.count('PreviousRetiredEarly');
+      r.deps.logger.warn('A newer rotation has started: deleted the previous project secret early rather than record its deletion late', {
+        retiredSecretId: previous.secret_id,
+      });
+    } else {
+      r.deps.logger[result.level](result.why, { previousSecretId: previous.secret_id });
+    }
+    return 'already-current';
+  }
+  r.retirement = late;
   r.deps.metrics.count('RetirementRecordedLate');
   r.deps.logger.warn('The deletion of the previous project secret had not been recorded (the step that moved AWSCURRENT ended early): recorded now, its window counted from now', {
     previousSecretId: previous.secret_id,
   });
   return 'already-current';
+}
+
+/** Another version is labelled AWSPENDING and holds a value: a newer rotation whose createSecret has run. */
+async function newerRotationCreated(r: ProjectRotation): Promise<boolean> {
+  const { versions } = await r.deps.store.describe(r.arn);
+  for (const [id, stages] of Object.entries(versions)) {
+    if (id === r.token || !stages.includes('AWSPENDING') || stages.includes(AWSCURRENT)) continue;
+    if ((await r.deps.store.getVersion(r.arn, id)) !== undefined) return true;
+  }
+  return false;
 }
 
 /** Written with finishSecret's lease, before AWSCURRENT moves, so a crash after the move still leaves the deletion recorded (III). */

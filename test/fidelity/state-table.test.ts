@@ -108,6 +108,10 @@ const retirementFields = (r: Retirement): Item => ({
   retire_last4: S(r.last4),
   retire_previous_version: S(r.previousVersionId),
   retire_previous_last4: S(r.previousLast4),
+  // A project secret's fields, always written (empty, 0) so that a record never keeps one of the record it replaced.
+  retire_previous_secret_id: S(r.previousSecretId ?? ''),
+  retire_moved_at: N(r.movedAt ?? 0),
+  retire_deferred: N(r.deferred ? 1 : 0),
 });
 const record = (b: Binding | { projectId: string; clientId: string }, parts: Partial<ClientRecord> = {}): ClientRecord => ({
   ref: { projectId: b.projectId, clientId: b.clientId },

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ExternalCall, SecretsManagerFailure, StytchFailure } from '../helpers/world.js';
 import { type CaseResult, MATRIX_WINDOW_S, MODES, recordCleanRotation, runMatrixCase, SM_FAILURES, STYTCH_FAILURES, TRANSPORTS, type Transport } from './support/matrix.js';
+import { PROJECT_WINDOW_S, recordProjectRotation, runProjectMatrixCase } from './support/project-matrix.js';
 
 /**
  * The fault matrix: every external call of a clean rotation (all four steps,
@@ -36,8 +37,15 @@ import { type CaseResult, MATRIX_WINDOW_S, MODES, recordCleanRotation, runMatrix
  * token, an UpdateSecretVersionStage replayed with a stale
  * RemoveFromVersionId). Stytch faults do not depend on the transport and run
  * over 'mock' only.
+ *
+ * The project API secret's rotation (DESIGN.md §4b) gets the same matrix over
+ * its own calls (the management API's secrets.create|list|get|delete, the
+ * probe, and the sweep that deletes the previous secret after the window),
+ * with the invariants as they read for that kind: support/project-matrix.ts.
  */
 const FAILURE_POLICY_OUTCOMES = ['RotationCancelled', 'RotationResumed', 'OrphanRepaired', 'HalfDoneCompleted'] as const;
+/** What faults alone can make a project-secret rotation do (project-secret.ts). */
+const PROJECT_OUTCOMES = ['RotationResumed', 'OrphanRepaired', 'OrphanProjectSecret', 'RotationCancelled', 'PreviousSecretRetired'] as const;
 
 const recordings = Object.fromEntries(await Promise.all(TRANSPORTS.map(async (t) => [t, await recordCleanRotation(t)] as const))) as Record<
   Transport,
@@ -45,8 +53,11 @@ const recordings = Object.fromEntries(await Promise.all(TRANSPORTS.map(async (t)
 >;
 /** With an hour's overlap window: the clean rotation, then the sweep after the window ('mock' transport). */
 const windowed = await recordCleanRotation('mock', undefined, MATRIX_WINDOW_S);
+/** A project API secret's rotation and the sweep that deletes its previous secret after the window ('mock' transport). */
+const projectCalls = await recordProjectRotation();
 
 const totals = { cases: 0, violations: 0, originalCompleted: 0, metrics: {} as Record<string, number> };
+const projectTotals = { cases: 0, violations: 0, originalCompleted: 0, metrics: {} as Record<string, number>, ms: 0 };
 const started = performance.now();
 
 afterAll(() => {
@@ -60,17 +71,27 @@ afterAll(() => {
       `in ${((performance.now() - started) / 1000).toFixed(1)} s; failure-policy outcomes reached: ` +
       FAILURE_POLICY_OUTCOMES.map((m) => `${m} ${totals.metrics[m] ?? 0}`).join(', '),
   );
+  console.log(
+    `fault matrix, project secret: ${MODES.length} modes x ${projectCalls.length} calls x 3 or 4 failure kinds = ${projectTotals.cases} cases, ` +
+      `${projectTotals.violations} violations (${projectTotals.originalCompleted} resumed the faulted rotation itself) in ${(projectTotals.ms / 1000).toFixed(1)} s; ` +
+      'outcomes reached: ' +
+      PROJECT_OUTCOMES.map((m) => `${m} ${projectTotals.metrics[m] ?? 0}`).join(', '),
+  );
 });
 
 /** Runs one case per failure kind, adding to the totals; returns the violations, each tagged with its failure. */
-async function runCases(failures: ReadonlyArray<SecretsManagerFailure | StytchFailure>, run: (failure: SecretsManagerFailure | StytchFailure) => Promise<CaseResult>): Promise<string[]> {
+async function runCases(
+  failures: ReadonlyArray<SecretsManagerFailure | StytchFailure>,
+  run: (failure: SecretsManagerFailure | StytchFailure) => Promise<CaseResult>,
+  into: typeof totals = totals,
+): Promise<string[]> {
   const violations: string[] = [];
   for (const failure of failures) {
     const result = await run(failure);
-    totals.cases++;
-    totals.violations += result.violations.length;
-    if (result.originalCompleted) totals.originalCompleted++;
-    for (const [name, n] of Object.entries(result.metrics)) totals.metrics[name] = (totals.metrics[name] ?? 0) + n;
+    into.cases++;
+    into.violations += result.violations.length;
+    if (result.originalCompleted) into.originalCompleted++;
+    for (const [name, n] of Object.entries(result.metrics)) into.metrics[name] = (into.metrics[name] ?? 0) + n;
     violations.push(...result.violations.map((v) => `[${String(failure)}] ${v}`));
   }
   return violations;
@@ -114,6 +135,31 @@ describe('Fault matrix', () => {
         });
       });
     }
+  });
+
+  describe(`for a project API secret, with a ${PROJECT_WINDOW_S} s overlap window and the sweep that deletes the previous secret ('mock' transport)`, () => {
+    it('records the management calls once each: one secrets.create, no delete until the sweep, which deletes the previous secret', () => {
+      const ops = (step: string | undefined) => projectCalls.filter((c) => c.step === step && c.service === 'stytch').map((c) => c.operation);
+      expect(ops('createSecret')).toContain('secrets.create');
+      expect(projectCalls.filter((c) => c.operation === 'secrets.create')).toHaveLength(1);
+      expect(ops('testSecret')).toEqual(['m2m.get']);
+      expect(projectCalls.filter((c) => c.operation === 'secrets.delete').map((c) => c.step)).toEqual([undefined]);
+      console.log(`fault matrix, project secret: the clean rotation's calls: ${projectCalls.map((c, k) => `${k} ${c.step ?? 'sweep'}/${c.service}/${c.operation}`).join(', ')}`);
+    });
+    for (const mode of MODES) {
+      projectCalls.forEach((call, k) => {
+        const failures = call.service === 'stytch' ? STYTCH_FAILURES : SM_FAILURES;
+        it(`${mode} at call ${k} (${call.step ?? 'retirementSweep'} ${call.operation}) with ${failures.join(' | ')}: I, II, III, IV, V, VI, VII hold`, async () => {
+          const started = performance.now();
+          const violations = await runCases(failures, (failure) => runProjectMatrixCase(projectCalls, k, mode, failure), projectTotals);
+          projectTotals.ms += performance.now() - started;
+          expect(violations).toEqual([]);
+        });
+      });
+    }
+    it('reaches the project secret\'s repairs that faults alone can cause', () => {
+      for (const outcome of PROJECT_OUTCOMES) expect(projectTotals.metrics[outcome] ?? 0, outcome).toBeGreaterThan(0);
+    });
   });
 
   it('reaches every outcome of the failure policy that faults alone can cause', () => {

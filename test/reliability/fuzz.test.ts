@@ -8,7 +8,10 @@ import { runFuzz, type FuzzSummary } from './fuzz/run.js';
  * Concurrency fuzzer over the BUILT bundle (dist/rotate-stytch-secret/index.mjs)
  * through the local stack over HTTP, with the AWS SDK bundled in the function.
  * Each trial takes a fresh secret and Stytch client from one of four starting
- * states (fresh, inside an overlap window, half-done, window ended) and makes
+ * states (fresh, inside an overlap window, half-done, window ended); about a
+ * third rotate a Stytch project API secret instead, in a project environment
+ * of their own, with an outside actor that uses the previous secret or
+ * deletes the pending one (fuzz/project-trial.ts). A trial makes
  * overlapping invocations: Secrets Manager's steps of the rotation under way
  * and of a newer one, duplicate deliveries, out-of-order steps, retirement
  * sweeps and the operator CLI's `retire --yes`, with random latencies on every
@@ -28,6 +31,7 @@ import { runFuzz, type FuzzSummary } from './fuzz/run.js';
  *                     fault draws; the exact interleaving still depends on timing
  *   FUZZ_CONCURRENCY  trials at once (default 10); FUZZ_CONTAINERS (default 1.5×)
  *   FUZZ_FAULT_RATE   odds that a call of a trial with faults fails (default 0.04)
+ *   FUZZ_SHOW=1       print every trial's report (plan and timeline), not only a failed one's
  *   FUZZ_BUNDLE, FUZZ_GRACE  another build of the function and the window it
  *                     runs with (PREVIOUS_SECRET_GRACE_SECONDS; default this build, 1 s)
  */
@@ -47,7 +51,14 @@ beforeAll(async () => {
   if (!existsSync(BUNDLE ?? 'dist/rotate-stytch-secret/index.mjs')) throw new Error('The built function is missing: run npm run build first.');
   // One grace value per stack: the bundle reads PREVIOUS_SECRET_GRACE_SECONDS from process.env.
   // A short Lambda timeout keeps a held lease's wait short (a quarter of it).
-  stack = await LocalStack.start({ graceSeconds: GRACE_SECONDS, timeoutMs: 10_000, maxAttempts: 3, ...(BUNDLE ? { bundlePath: BUNDLE } : {}) });
+  // A project secret still in use after the move has its deletion put off once: by 1 s here, so trials see the deferral end.
+  stack = await LocalStack.start({
+    graceSeconds: GRACE_SECONDS,
+    timeoutMs: 10_000,
+    maxAttempts: 3,
+    env: { PROJECT_SECRET_IN_USE_DEFER_SECONDS: '1' },
+    ...(BUNDLE ? { bundlePath: BUNDLE } : {}),
+  });
 });
 
 afterAll(async () => {
@@ -63,6 +74,7 @@ async function cliRetire(secretName: string): Promise<{ code: number; output: st
 function describeSummary(s: FuzzSummary): string {
   const kinds = Object.entries(s.byKind).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none';
   const starts = Object.entries(s.byStart).map(([start, { trials, failed }]) => `${start} ${failed}/${trials}`).join(', ');
+  const secretKinds = Object.entries(s.bySecretKind).map(([kind, { trials, failed }]) => `${kind} ${failed}/${trials}`).join(', ');
   const metrics = Object.entries(s.metrics)
     .filter(([name]) => !['StepSucceeded', 'StepFailed', 'StytchRetry'].includes(name))
     .sort(([a], [b]) => a.localeCompare(b))
@@ -73,7 +85,7 @@ function describeSummary(s: FuzzSummary): string {
       `${BUNDLE ? `, bundle ${BUNDLE}` : ''}, window ${GRACE_SECONDS} s, with the CLI's retire`,
     `fuzz: ${s.invocations} invocations (${s.failedInvocations} failed), ${s.faults} faults in ${s.trialsWithFaults} trials, ${s.linesScanned} log lines scanned`,
     `fuzz: CPU ${(s.cpuMs / 1000).toFixed(1)} s; trial duration median ${s.trialMs.median.toFixed(0)} ms, 90th percentile ${s.trialMs.p90.toFixed(0)} ms, slowest ${(s.slowestTrialMs / 1000).toFixed(1)} s`,
-    `fuzz: trials with a violation: ${s.failures.length}; by kind: ${kinds}; by starting state (failed/trials): ${starts}`,
+    `fuzz: trials with a violation: ${s.failures.length}; by kind: ${kinds}; by starting state (failed/trials): ${starts}; by rotated secret (failed/trials): ${secretKinds}`,
     `fuzz: paths reached (metrics): ${metrics}`,
     `fuzz: replay a trial with FUZZ_SEED=<its seed> FUZZ_TRIALS=1 (FUZZ_REPEAT=20 to try its interleavings again)`,
   ].join('\n');
@@ -95,6 +107,7 @@ describe('Concurrency fuzzer: overlapping invocations of the built function thro
         maxFaults: 3,
         cliRetire,
         log: (line) => console.log(line),
+        show: process.env.FUZZ_SHOW === '1',
       });
       console.log(describeSummary(summary));
       const shown = summary.failures.slice(0, 5).map((f) => f.text);
@@ -103,7 +116,10 @@ describe('Concurrency fuzzer: overlapping invocations of the built function thro
       if (!BUNDLE && GRACE_SECONDS > 0 && TRIALS * REPEAT >= 500) {
         // The run must reach the races it is for, not pass by never getting there.
         expect(summary.faults, 'faults injected').toBeGreaterThan(0);
-        for (const path of ['LeaseContended', 'RotationResumed', 'PreviousRetiredEarly', 'PreviousSecretRetired']) {
+        expect(summary.bySecretKind.project_secret?.trials ?? 0, 'project-secret trials').toBeGreaterThan(TRIALS * REPEAT * 0.25);
+        // The project secret's own paths: the deletion put off for an app still using the old secret, a pending
+        // secret deleted outside given up on, a previous secret deleted early by a newer rotation.
+        for (const path of ['LeaseContended', 'RotationResumed', 'PreviousRetiredEarly', 'PreviousSecretRetired', 'PreviousSecretStillUsed', 'DeadPendingCleared']) {
           expect(summary.metrics[path] ?? 0, `${path} (EMF metric) reached`).toBeGreaterThan(0);
         }
       }

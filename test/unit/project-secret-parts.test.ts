@@ -173,7 +173,7 @@ describe('Configuration for project secrets', () => {
 describe('The management API client', () => {
   it('creates a secret with one POST, Basic auth with the workspace key, and never retries a lost answer', async () => {
     const ok = scripted([json(200, { request_id: 'r1', status_code: 200, secret: { secret_id: 'secret-test-new', secret: 'secret-test-new-value-bbbb', created_at: '2026-12-01T00:00:00Z' } })]);
-    expect(await managementOver(ok.fetch).create(env)).toEqual({ secretId: 'secret-test-new', secret: 'secret-test-new-value-bbbb' });
+    expect(await managementOver(ok.fetch).create(env)).toEqual({ secretId: 'secret-test-new', secret: 'secret-test-new-value-bbbb', retried: false });
     expect(ok.sent).toEqual([{ url: BASE, method: 'POST', auth: BASIC, body: '{}' }]);
 
     // IV: a 500 may have created it: the caller resolves that from its record, so no second create is sent.
@@ -182,7 +182,8 @@ describe('The management API client', () => {
     expect(lost.sent).toHaveLength(1);
     // A 429 was refused before Stytch acted: retried.
     const limited = scripted([stytchError(429, 'too_many_requests'), json(200, { secret: { secret_id: 'i', secret: 'ssss' } })]);
-    expect((await managementOver(limited.fetch).create(env)).secretId).toBe('i');
+    // Sent twice: the caller is told, in case the refusal was an answer lost after the effect.
+    expect(await managementOver(limited.fetch).create(env)).toMatchObject({ secretId: 'i', retried: true });
     expect(limited.sent).toHaveLength(2);
   });
 

@@ -166,6 +166,42 @@ describe('Project secret: retries, resumes and twins (IV, VI)', () => {
     expect(pending()!.secret_id).not.toBe(lost[0]);
   });
 
+  it('reports a secret an earlier request of a retried create made after all (its 429 came after the effect), never deleting it', async () => {
+    await make();
+    world.advance(5 * 60_000);
+    const token = await world.beginRotation();
+    // The first create takes effect and its answer is replaced by a 429: the client retries (a 429 is taken for
+    // a refusal) and the second create answers. The first secret is recorded nowhere: only a report keeps it known (II).
+    let creates = 0;
+    world.interceptor = (c) => (c.operation === 'secrets.create' && ++creates === 1 ? { when: 'after', error: 429 } : undefined);
+    await world.invoke('createSecret', token);
+    world.interceptor = undefined;
+    expect(creates).toBe(2);
+    const stored = pending()!.secret_id;
+    const unheld = secretsAtStytch().filter((id) => id !== world.project.secretId && id !== ps().secret_id && id !== stored);
+    expect(unheld).toHaveLength(1);
+    expect(world.metricCounts().OrphanProjectSecret).toBe(1);
+    const report = world.logRecords().find((r) => String(r.message).startsWith('The request that created the project secret was sent more than once'));
+    expect(report?.level).toBe('ERROR');
+    expect(JSON.stringify(report?.secrets)).toContain(unheld[0]);
+    expect(JSON.stringify(report?.secrets)).not.toContain(stored);
+    // Reported, not deleted: the function cannot tell it from another team's.
+    expect(mutations()).toEqual(['secrets.create', 'secrets.create']);
+  });
+
+  it('does not report anything when a create is retried after a real refusal', async () => {
+    await make();
+    world.advance(5 * 60_000);
+    const token = await world.beginRotation();
+    let creates = 0;
+    world.interceptor = (c) => (c.operation === 'secrets.create' && ++creates === 1 ? { when: 'before', error: 429 } : undefined);
+    await world.invoke('createSecret', token);
+    world.interceptor = undefined;
+    expect(creates).toBe(2);
+    expect(world.metricCounts().OrphanProjectSecret ?? 0).toBe(0);
+    expect(world.stytchCalls('secrets.list')).toHaveLength(1);
+  });
+
   it('deletes its own recorded secret when the put did not land, and an unknown outcome on the next attempt', async () => {
     await make();
     const token = await world.beginRotation();
@@ -357,6 +393,50 @@ describe('Project secret: the sweep puts off deleting a secret still in use, onc
     await world.sweep();
     expect(accepted(second.secret)).toBe(false);
     expect(secretsAtStytch()).toEqual([world.project.secretId, current().secret_id].sort());
+  });
+
+  it('deletes the previous secret early, not late, when a newer rotation\'s createSecret ran before the late finishSecret (II, III)', async () => {
+    await make();
+    const original = { ...ps() };
+    // Rotation A moved AWSCURRENT, and the finishSecret that moved it ended before the deletion of the
+    // original secret was recorded (half-done).
+    const a = await world.beginRotation();
+    await world.invoke('createSecret', a);
+    await world.invoke('setSecret', a);
+    await world.invoke('testSecret', a);
+    const v0 = world.versionWith('AWSCURRENT')!.id;
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: a, RemoveFromVersionId: v0 });
+    // A newer rotation B starts, and its createSecret runs first: it finds no deletion recorded to do early.
+    const b = await world.beginRotation();
+    await world.invoke('createSecret', b);
+    // A's finishSecret comes late. Recording the deletion now would let B's finishSecret replace the record.
+    await world.invoke('finishSecret', a);
+    expect(accepted(original.secret)).toBe(false);
+    expect(world.metricCounts()).toMatchObject({ PreviousRetiredEarly: 1 });
+    expect(world.metricCounts().RetirementRecordedLate ?? 0).toBe(0);
+    await world.invoke('setSecret', b);
+    await world.invoke('testSecret', b);
+    await world.invoke('finishSecret', b);
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    // Only the World's credentials secret and AWSCURRENT's are left: nothing held by no label.
+    expect(secretsAtStytch()).toEqual([world.project.secretId, current().secret_id].sort());
+  });
+
+  it('still records the deletion late when no newer rotation has created anything yet (III)', async () => {
+    await make();
+    const original = { ...ps() };
+    const a = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, a);
+    const v0 = world.versionWith('AWSCURRENT')!.id;
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: a, RemoveFromVersionId: v0 });
+    await world.invoke('finishSecret', a);
+    expect(world.metricCounts().RetirementRecordedLate).toBe(1);
+    // I: the window is kept; the sweep deletes it after.
+    expect(accepted(original.secret)).toBe(true);
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    expect(accepted(original.secret)).toBe(false);
   });
 
   it('never deletes when AWSCURRENT was changed outside to a secret Stytch does not have (I)', async () => {

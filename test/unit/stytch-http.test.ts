@@ -63,7 +63,8 @@ describe('Class: StytchHttp', () => {
   it('retries 429 and 5xx with exponential backoff, honouring Retry-After', async () => {
     const { fetch, sent } = scripted([stytchError(429, 'too_many_requests'), stytchError(503, 'internal_server_error'), json(200, {})]);
     const { http, sleeps } = client(fetch);
-    await http.call(get);
+    // Every request sent counts: a caller of a call that must not run twice learns that it was retried.
+    expect((await http.call(get)).attempts).toBe(3);
     expect(sent).toHaveLength(3);
     // 429 with no Retry-After header: a 1 s floor (equal jitter, here at its top); then 503: 200 ms × 2^1 × jitter(1).
     expect(sleeps).toEqual([1000, 400]);
@@ -97,7 +98,7 @@ describe('Class: StytchHttp', () => {
     const creds = credentials('secret-old', 'secret-new');
     const { fetch, sent } = scripted([stytchError(401, 'unauthorized_credentials'), json(200, {})]);
     const { http } = client(fetch, {}, creds);
-    await http.call(get);
+    expect((await http.call(get)).attempts).toBe(2);
     expect(creds.refreshes).toBe(1);
     expect((sent[1]!.init.headers as Record<string, string>).Authorization).toContain(Buffer.from('project-test-1:secret-new').toString('base64'));
   });
@@ -217,12 +218,12 @@ describe('Class: StytchHttp, requests and answers exactly', () => {
   it('reads an empty answer as {}, and an answer that is JSON but not an object (an array, null, a number) as no fields', async () => {
     const { fetch } = scripted([new Response('', { status: 200 }), json(200, [1, 2]), json(200, null), json(200, 7)]);
     const { http } = client(fetch);
-    for (let i = 0; i < 4; i++) expect(await http.call(get)).toEqual({ body: {}, requestId: undefined });
+    for (let i = 0; i < 4; i++) expect(await http.call(get)).toEqual({ body: {}, requestId: undefined, attempts: 1 });
   });
 
   it('ignores a request_id that is not a string', async () => {
     const { fetch } = scripted([json(200, { request_id: 42 })]);
-    expect(await client(fetch).http.call(get)).toEqual({ body: { request_id: 42 }, requestId: undefined });
+    expect(await client(fetch).http.call(get)).toEqual({ body: { request_id: 42 }, requestId: undefined, attempts: 1 });
   });
 
   it('classifies a failed answer that is not JSON by its status (a proxy\'s 502 page is transient, its text never quoted)', async () => {

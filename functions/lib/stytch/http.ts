@@ -63,6 +63,11 @@ export interface StytchRequest {
 export interface StytchResponse {
   body: Record<string, unknown>;
   requestId: string | undefined;
+  /**
+   * Requests sent for this call, retries included. More than one means an earlier request's failure
+   * was taken for a refusal: if it was in fact an answer lost after the effect, the call acted twice.
+   */
+  attempts?: number;
 }
 
 const USER_AGENT = 'stytch-secret-rotation/0.1';
@@ -93,8 +98,9 @@ export class StytchHttp {
 
   async call(request: StytchRequest): Promise<StytchResponse> {
     const credentials = await this.credentials.get();
+    const sent = { count: 0 };
     try {
-      return await this.callWithRetries(request, credentials);
+      return { ...(await this.callWithRetries(request, credentials, sent)), attempts: sent.count };
     } catch (error) {
       // The project secret may have been replaced since it was cached: read it once more.
       if (request.auth === 'basic' && request.refreshOn401 !== false && error instanceof StytchApiError && error.statusCode === 401) {
@@ -103,13 +109,13 @@ export class StytchHttp {
           operation: request.operation,
           requestId: error.requestId,
         });
-        return await this.callWithRetries(request, fresh);
+        return { ...(await this.callWithRetries(request, fresh, sent)), attempts: sent.count };
       }
       throw error;
     }
   }
 
-  private async callWithRetries(request: StytchRequest, credentials: StytchCredentials): Promise<StytchResponse> {
+  private async callWithRetries(request: StytchRequest, credentials: StytchCredentials, sent: { count: number }): Promise<StytchResponse> {
     for (let attempt = 1; ; attempt++) {
       const remaining = this.options.deadline - this.now();
       if (remaining < MIN_ATTEMPT_MS) {
@@ -124,6 +130,7 @@ export class StytchHttp {
       let retryAfterMs = 0;
       try {
         // AbortSignal.timeout takes whole milliseconds only (a fraction throws a RangeError).
+        sent.count++;
         return await this.once(request, credentials, Math.floor(Math.min(this.options.requestTimeoutMs, remaining)));
       } catch (caught) {
         // Stryker disable next-line ConditionalExpression: equivalent; anything else has no `transient`, so the check below rethrows it unchanged.

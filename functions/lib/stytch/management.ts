@@ -33,7 +33,11 @@ export interface ProjectSecretInfo {
 
 export interface ManagementApi {
   /** Creates a secret; its value is shown this once. Never retried on its own (IV): the caller resolves a lost answer. */
-  create(env: ProjectEnvironment): Promise<{ secretId: string; secret: string }>;
+  /**
+   * `retried`: the request was sent more than once (a 429 is retried: Stytch refuses before acting). Should
+   * an earlier request have acted after all, its answer lost, Stytch holds a secret this call never saw.
+   */
+  create(env: ProjectEnvironment): Promise<{ secretId: string; secret: string; retried?: boolean }>;
   list(env: ProjectEnvironment): Promise<ProjectSecretInfo[]>;
   /** undefined when Stytch has no secret with that id in the environment. */
   get(env: ProjectEnvironment, secretId: string): Promise<ProjectSecretInfo | undefined>;
@@ -68,7 +72,7 @@ export function createManagementApi(http: StytchHttp): ManagementApi {
 
   return {
     async create(env) {
-      const { body, requestId } = await http.call({
+      const { body, requestId, attempts } = await http.call({
         operation: 'management.secrets_create',
         method: 'POST',
         auth: 'basic',
@@ -79,7 +83,7 @@ export function createManagementApi(http: StytchHttp): ManagementApi {
       const parsed = createdSchema.safeParse(body.secret);
       // Never echo the body: it holds the new secret.
       if (!parsed.success) throw invalid('secrets_create', requestId, 'the answer has no valid secret object');
-      return { secretId: parsed.data.secret_id, secret: parsed.data.secret };
+      return { secretId: parsed.data.secret_id, secret: parsed.data.secret, retried: (attempts ?? 1) > 1 };
     },
     async list(env) {
       const { body, requestId } = await http.call({ operation: 'management.secrets_list', method: 'GET', auth: 'basic', path: () => base(env) });

@@ -94,6 +94,8 @@ interface CallOwner {
 export class Network {
   private readonly bySecret = new Map<string, NetworkParty>();
   private readonly byClient = new Map<string, NetworkParty>();
+  /** Project-secret trials: by project id and project slug (what a management or probe request names). */
+  private readonly byProject = new Map<string, NetworkParty>();
   /** For calls that name no trial. */
   private readonly anonymous: Rng;
   /** Calls the wrappers could attribute to no trial, by service (the credentials secret, Scan, …). */
@@ -115,6 +117,20 @@ export class Network {
     this.bySecret.delete(names.arn);
     this.bySecret.delete(names.name);
     this.byClient.delete(names.clientId);
+  }
+
+  /** A project-secret trial: the calls through the Stytch proxy (project-proxy.ts) that name its project are its. */
+  registerProject(party: NetworkParty, keys: string[]): void {
+    for (const key of keys) this.byProject.set(key, party);
+  }
+
+  unregisterProject(keys: string[]): void {
+    for (const key of keys) this.byProject.delete(key);
+  }
+
+  /** The proxy's call: a latency, and whether it fails (the connection dropped) before or after its effect. */
+  decideProxied(projectKey: string | undefined, operation: string, phase: Phase): Promise<boolean> | boolean {
+    return this.decide(projectKey === undefined ? undefined : this.byProject.get(projectKey), 'stytch', operation, phase);
   }
 
   install(stack: LocalStack): void {

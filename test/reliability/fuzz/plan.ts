@@ -42,9 +42,22 @@ export interface Stray {
   at: number;
 }
 
+/**
+ * What an outside actor does during a project-secret trial, milliseconds after A was labelled:
+ * - usePrevious: an app that never re-read the secret authenticates with the one AWSCURRENT held before
+ *   the last move (Stytch records the use: the sweep puts the deletion off once);
+ * - deletePending: someone deletes, in the dashboard, the new secret AWSPENDING holds (the rotation must
+ *   give up on it cleanly and never lose or wrongly delete a secret).
+ */
+export interface OutsideAction {
+  what: 'usePrevious' | 'deletePending';
+  at: number;
+}
+
 export interface TrialPlan {
   seed: number;
-  kind: 'connected_app' | 'm2m';
+  /** project_secret: the rotated secret is a Stytch project API secret (DESIGN.md §4b), in a project environment of its own. */
+  kind: 'connected_app' | 'm2m' | 'project_secret';
   start: StartState;
   /** Whether calls may fail (InternalServerError before or after the effect, a dropped Stytch connection). */
   faulty: boolean;
@@ -54,6 +67,8 @@ export interface TrialPlan {
   sweeps: number[];
   /** The operator CLI's `retire --yes`, milliseconds after the trial starts (only where the command exists). */
   retires: number[];
+  /** Project-secret trials only. */
+  outside: OutsideAction[];
 }
 
 export interface PlanOptions {
@@ -78,7 +93,10 @@ function strayOffset(rng: Rng): number {
 
 export function planTrial(seed: number, options: PlanOptions): TrialPlan {
   const rng = new Rng(seed).fork('plan');
-  const kind = rng.chance(0.25) ? 'm2m' : 'connected_app';
+  const clientKind = rng.chance(0.25) ? 'm2m' : 'connected_app';
+  // A stream of its own, so the client trials' plans are drawn as before.
+  const kinds = new Rng(seed).fork('kind');
+  const kind = kinds.chance(1 / 3) ? 'project_secret' : clientKind;
   const start = rng.pick(START_STATES);
   const faulty = rng.chance(0.45);
 
@@ -117,8 +135,17 @@ export function planTrial(seed: number, options: PlanOptions): TrialPlan {
     [2, 1],
   ]);
   const sweeps = Array.from({ length: sweepCount }, () => rng.int(0, 900)).sort((a, b) => a - b);
-  const retires = options.cliRetire && rng.chance(0.05) ? [rng.int(0, 600)] : [];
-  return { seed, kind, start, faulty, rotations, strays, sweeps, retires };
+  const retires = options.cliRetire && kind !== 'project_secret' && rng.chance(0.05) ? [rng.int(0, 600)] : [];
+  const outside: OutsideAction[] = [];
+  if (kind === 'project_secret') {
+    const count = kinds.weighted([
+      [0, 45],
+      [1, 45],
+      [2, 10],
+    ]);
+    for (let i = 0; i < count; i++) outside.push({ what: kinds.chance(0.6) ? 'usePrevious' : 'deletePending', at: strayOffset(kinds) });
+  }
+  return { seed, kind, start, faulty, rotations, strays, sweeps, retires, outside };
 }
 
 const STEP_SHORT: Record<Step, string> = { createSecret: 'create', setSecret: 'set', testSecret: 'test', finishSecret: 'finish' };
@@ -136,5 +163,6 @@ export function describePlan(plan: TrialPlan): string {
     `sweeps: ${plan.sweeps.map((t) => `+${t} ms`).join(', ') || 'none'}`,
   ];
   if (plan.retires.length > 0) lines.push(`CLI retire --yes: ${plan.retires.map((t) => `+${t} ms`).join(', ')}`);
+  if (plan.outside.length > 0) lines.push(`outside actor: ${plan.outside.map((o) => `${o.what} at +${o.at} ms after A was labelled`).join(', ')}`);
   return lines.join('\n');
 }

@@ -9,11 +9,14 @@
  * little later, its secret, so that neither the scan nor the sweep's table
  * scan grows with the number of trials.
  */
+import { randomUUID } from 'node:crypto';
 import { StateTable, type DynamoDBSend } from '../../../functions/lib/state/table.js';
 import { STATE_TABLE_NAME, type LocalStack } from '../../../infra/local/stack.js';
 import { Network } from './network.js';
 import { planTrial } from './plan.js';
 import { ContainerPool } from './pool.js';
+import { StytchProxy } from './project-proxy.js';
+import { ProjectTrial } from './project-trial.js';
 import { Trial, type TrialResult, type ViolationKind } from './trial.js';
 
 export interface FuzzOptions {
@@ -32,6 +35,8 @@ export interface FuzzOptions {
   cliRetire?: (secretName: string) => Promise<{ code: number; output: string }>;
   /** Progress lines (never a secret). */
   log?: (line: string) => void;
+  /** Log every trial's report (its plan and what happened, secrets as last fours), not only a failed one's. */
+  show?: boolean;
 }
 
 export interface Failure {
@@ -47,6 +52,8 @@ export interface FuzzSummary {
   byKind: Partial<Record<ViolationKind, number>>;
   /** Trials per starting state, and how many of them found a violation. */
   byStart: Record<string, { trials: number; failed: number }>;
+  /** Trials per kind of rotated secret (connected_app, m2m, project_secret), and how many of them found a violation. */
+  bySecretKind: Record<string, { trials: number; failed: number }>;
   invocations: number;
   failedInvocations: number;
   faults: number;
@@ -73,6 +80,21 @@ const ATTACH_ONLY_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:fuzz-att
 const POLL_MS = 5;
 /** A finished trial's secret stays this long, so a late line naming it is still scanned against it. */
 const KEEP_SECRET_MS = 2_000;
+/** The function's ERROR log naming project secrets it may have created and no label holds (project-secret.ts, reportUnheld). */
+const ORPHAN_REPORT = 'no label of this secret holds; they were not deleted';
+
+/** The secret ids the function's orphan reports named, from log lines (JSON, each report's `secrets[].secretId`). */
+function collectReported(chunks: readonly string[], into: Set<string>): void {
+  for (const line of chunks.join('').split('\n')) {
+    if (!line.includes(ORPHAN_REPORT)) continue;
+    try {
+      const record = JSON.parse(line) as { secrets?: Array<{ secretId?: unknown }> };
+      for (const s of record.secrets ?? []) if (typeof s.secretId === 'string') into.add(s.secretId);
+    } catch {
+      // Not one whole JSON line.
+    }
+  }
+}
 
 export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<FuzzSummary> {
   const started = performance.now();
@@ -80,6 +102,20 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
   const network = new Network(options.seed);
   network.install(stack);
   stack.sm.registerInvoker(ATTACH_ONLY_ARN, async () => undefined);
+  // Project-secret trials reach Stytch's management API and the probe through a proxy that tells their calls apart.
+  const proxy = await StytchProxy.start(stack.stytchUrl, (key, operation, phase) => network.decideProxied(key, operation, phase));
+  const management = JSON.parse((await stack.sm.handle('GetSecretValue', { SecretId: stack.managementSecretName }) as { SecretString: string }).SecretString) as Record<string, unknown>;
+  await stack.sm.handle('PutSecretValue', {
+    SecretId: stack.managementSecretName,
+    ClientRequestToken: randomUUID(),
+    SecretString: JSON.stringify({ ...management, base_url: proxy.url }),
+  });
+  const reportedIds = new Set<string>();
+  const reported = (secretId: string) => {
+    if (reportedIds.has(secretId)) return true;
+    collectReported(stack.logs, reportedIds);
+    return reportedIds.has(secretId);
+  };
   // The function's own state table code puts starting states in place; its commands go straight to
   // dynalite in process (JSON in and out, no SDK pipeline): setup is not what is measured or fuzzed.
   const state = new StateTable(
@@ -92,6 +128,7 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
     failures: [],
     byKind: {},
     byStart: {},
+    bySecretKind: {},
     invocations: 0,
     failedInvocations: 0,
     faults: 0,
@@ -114,15 +151,18 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
     for (const trial of running) trial.observe('poll');
   }, POLL_MS);
 
-  const retired: Array<{ name: string; at: number }> = [];
+  const retired: Array<{ name: string; at: number; trial: Trial }> = [];
   let scanning: Promise<void> = Promise.resolve();
   const scan = (final: boolean) => {
     scanning = scanning.then(async () => {
       // Taken before the scan reads them: exactly these lines and errors are dropped afterwards.
       const lines = stack.logs.length;
       const errors = stack.invocations.length;
-      const leaks = await stack.scanForSecrets();
+      // The project-secret trials' secrets, a created one nobody stored included (the stack knows its own project's only).
+      const projectTrials = [...running, ...retired.map((r) => r.trial)].filter((t): t is ProjectTrial => t instanceof ProjectTrial);
+      const leaks = await stack.scanForSecrets(projectTrials.flatMap((t) => t.knownSecretValues()));
       countMetrics(stack.logs.slice(0, lines), summary.metrics);
+      collectReported(stack.logs.slice(0, lines), reportedIds);
       stack.logs.splice(0, lines);
       stack.invocations.splice(0, errors);
       summary.linesScanned += leaks.lines;
@@ -156,9 +196,12 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
       options.log?.(`fuzz: ${summary.trials}/${seeds.length} trials, ${summary.failures.length} with violations, ${((performance.now() - started) / 1000).toFixed(1)} s, heap ${heap} MB`);
     }
     const start = (summary.byStart[result.plan.start] ??= { trials: 0, failed: 0 });
+    const kind = (summary.bySecretKind[result.plan.kind] ??= { trials: 0, failed: 0 });
     start.trials++;
+    kind.trials++;
     if (result.violations.length === 0) return;
     start.failed++;
+    kind.failed++;
     const kinds = [...new Set(result.violations.map((v) => v.kind))];
     for (const kind of kinds) summary.byKind[kind] = (summary.byKind[kind] ?? 0) + 1;
     summary.failures.push({
@@ -175,7 +218,7 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
     while (next < seeds.length) {
       const seed = seeds[next++]!;
       const plan = planTrial(seed, { cliRetire: options.cliRetire !== undefined });
-      const trial = new Trial(plan, {
+      const env = {
         stack,
         pool,
         graceSeconds: options.graceSeconds,
@@ -184,23 +227,28 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
         faultRate: options.faultRate,
         maxFaults: options.maxFaults,
         ...(options.cliRetire ? { cliRetire: options.cliRetire } : {}),
-      });
+        project: { proxyUrl: proxy.url, reported },
+      };
+      const trial = plan.kind === 'project_secret' ? new ProjectTrial(plan, env) : new Trial(plan, env);
       const result = await trial.run(stack.project.projectId, {
         register: () => {
           network.register(trial, trial.names);
+          if (trial instanceof ProjectTrial) network.registerProject(trial, trial.projectKeys);
           running.add(trial);
         },
         unregister: () => {
           running.delete(trial);
           network.unregister(trial.names);
+          if (trial instanceof ProjectTrial) network.unregisterProject(trial.projectKeys);
         },
       });
       record(trial, result);
+      if (options.show) options.log?.(trial.report());
       // The sweep must not find this client again, nor the table grow with the trials.
       for (const pk of trial.stateKeys()) {
         await stack.dynamo.handle('DeleteItem', { TableName: STATE_TABLE_NAME, Key: { pk: { S: pk } } });
       }
-      retired.push({ name: trial.names.name, at: performance.now() });
+      retired.push({ name: trial.names.name, at: performance.now(), trial });
       await scan(false);
     }
   };
@@ -211,6 +259,8 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
     pool.dispose();
     clearInterval(poller);
     network.uninstall();
+    await proxy.close();
+    await stack.sm.handle('PutSecretValue', { SecretId: stack.managementSecretName, ClientRequestToken: randomUUID(), SecretString: JSON.stringify(management) });
   }
   summary.containers = pool.size;
   durations.sort((a, b) => a - b);

@@ -57,6 +57,8 @@ export interface TrialEnv {
   maxFaults: number;
   /** The operator CLI's `retire --yes` for a secret, if the command exists. */
   cliRetire?: (secretName: string) => Promise<{ code: number; output: string }>;
+  /** For project-secret trials: the Stytch proxy their calls go through, and the secrets the function reported as orphans. */
+  project?: { proxyUrl: string; reported: (secretId: string) => boolean };
 }
 
 export interface TrialResult {
@@ -93,47 +95,49 @@ const sleep = (ms: number) => (ms > 0 ? new Promise<void>((resolve) => setTimeou
 const l4 = (secret: string | null | undefined) => (secret ? `…${secret.slice(-4)}` : 'none');
 
 let trialCount = 0;
+/** A unique number for each trial's secret name (fuzz/<seed>-<n>). */
+export const nextTrialNumber = (): number => ++trialCount;
 
 export class Trial implements NetworkParty {
   readonly chaos: Chaos;
   readonly violations: Violation[] = [];
-  private readonly repeats = new Map<ViolationKind, number>();
-  private readonly timeline: string[] = [];
-  private readonly rng: Rng;
-  private readonly started = performance.now();
-  private readonly graceMs: number;
-  private seeded!: SeededSecret;
-  private readonly versions = new Map<string, VersionInfo>();
-  private readonly tokens: Partial<Record<TokenName, string>> = {};
-  private readonly completed = new Set<TokenName>();
-  private currentId: string | undefined;
-  private currentSecret: string | undefined;
-  private readonly moves: Move[] = [];
+  protected readonly repeats = new Map<ViolationKind, number>();
+  protected readonly timeline: string[] = [];
+  protected readonly rng: Rng;
+  protected readonly started = performance.now();
+  protected readonly graceMs: number;
+  protected seeded!: Pick<SeededSecret, 'name' | 'arn' | 'clientId'>;
+  protected readonly versions = new Map<string, VersionInfo>();
+  protected readonly tokens: Partial<Record<TokenName, string>> = {};
+  protected readonly completed = new Set<TokenName>();
+  protected currentId: string | undefined;
+  protected currentSecret: string | undefined;
+  protected readonly moves: Move[] = [];
   /** createSecret invocations: the order of their token and when they started (Date.now). */
-  private readonly createStarts: Array<{ order: number; at: number }> = [];
+  protected readonly createStarts: Array<{ order: number; at: number }> = [];
   /**
    * The operator's `retire --yes` runs (Date.now): retiring early is what it is for. One that was
    * still running when AWSCURRENT moved may retire the new previous secret (it reads the state under
    * the lease), so it counts for any move before its end.
    */
-  private readonly retireRuns: Array<{ end: number | undefined }> = [];
+  protected readonly retireRuns: Array<{ end: number | undefined }> = [];
   /** Stytch's state as last seen at an effect: success of rotate/start is a next secret appearing. */
-  private stytchSeen: { current: string | null; next: string | null } = { current: null, next: null };
+  protected stytchSeen: { current: string | null; next: string | null } = { current: null, next: null };
   /** Accepted rotate/start calls whose answer was delivered, by the version that was pending. */
-  private readonly starts = new Map<string, number>();
-  private readonly background: Array<Promise<unknown>> = [];
-  private readonly waiters: Array<{ ready: () => boolean | undefined; resolve: (ok: boolean) => void }> = [];
-  private invocations = 0;
-  private failedInvocations = 0;
-  private closed = true;
+  protected readonly starts = new Map<string, number>();
+  protected readonly background: Array<Promise<unknown>> = [];
+  protected readonly waiters: Array<{ ready: () => boolean | undefined; resolve: (ok: boolean) => void }> = [];
+  protected invocations = 0;
+  protected failedInvocations = 0;
+  protected closed = true;
   /** Every secret value the trial has seen, to redact from anything it prints. */
-  private readonly known = new Set<string>();
+  protected readonly known = new Set<string>();
   /** The client_secret of each version that has a value. */
-  private readonly secrets = new Map<string, string | undefined>();
+  protected readonly secrets = new Map<string, string | undefined>();
 
   constructor(
     readonly plan: TrialPlan,
-    private readonly env: TrialEnv,
+    protected readonly env: TrialEnv,
   ) {
     this.rng = new Rng(plan.seed).fork('trial');
     this.graceMs = env.graceSeconds * 1000;
@@ -156,7 +160,7 @@ export class Trial implements NetworkParty {
   /** Seeds the secret and client and puts them in the starting state. Runs before the network knows the trial: no chaos. */
   async setup(projectId: string): Promise<void> {
     const { stack, graceSeconds } = this.env;
-    this.seeded = await stack.seedSecret({ name: `fuzz/${this.plan.seed}-${++trialCount}`, kind: this.plan.kind });
+    this.seeded = await stack.seedSecret({ name: `fuzz/${this.plan.seed}-${nextTrialNumber()}`, kind: this.plan.kind === 'm2m' ? 'm2m' : 'connected_app' });
     const { arn, clientId } = this.seeded;
     this.known.add(stack.project.secret);
     await stack.sm.handle('RotateSecret', {
@@ -229,13 +233,14 @@ export class Trial implements NetworkParty {
     for (const at of this.plan.sweeps) lanes.push(sleep(at).then(() => this.sweep('scheduled')));
     for (const at of this.plan.retires) lanes.push(sleep(at).then(() => this.retire()));
     if (planB) lanes.push(this.rotationB(planB));
+    lanes.push(...this.extraLanes());
     await Promise.all(lanes);
     this.settleWaiters();
     // Duplicates run on after Secrets Manager's own attempt moved on; everything must have ended before the end checks.
     while (this.background.length > 0) await Promise.all(this.background.splice(0));
   }
 
-  private begin(token: TokenName): string {
+  protected begin(token: TokenName): string {
     const id = this.env.stack.sm.beginRotation(this.seeded.arn);
     this.tokens[token] = id;
     this.versions.set(id, { name: token, order: token === 'A' ? 2 : 3 });
@@ -245,7 +250,7 @@ export class Trial implements NetworkParty {
   }
 
   /** Secrets Manager's attempts for one token: its steps in order, reattempted from createSecret after a failure. */
-  private async drive(r: RotationPlan): Promise<boolean> {
+  protected async drive(r: RotationPlan): Promise<boolean> {
     const token = this.tokens[r.token]!;
     const deadline = performance.now() + ATTEMPTS_FOR_MS;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS && performance.now() < deadline; attempt++) {
@@ -279,22 +284,22 @@ export class Trial implements NetworkParty {
     return false;
   }
 
-  private labelled(token: string, stage: string): boolean {
+  protected labelled(token: string, stage: string): boolean {
     return this.env.stack.sm.inspect(this.seeded.arn).versions[token]?.stages.includes(stage) ?? false;
   }
 
-  private becameCurrent(token: string): boolean {
+  protected becameCurrent(token: string): boolean {
     return this.currentId === token || this.moves.some((m) => m.to === token);
   }
 
   /** What Secrets Manager does once a rotation succeeded: AWSPENDING leaves the version, now AWSCURRENT. */
-  private async afterSuccess(token: string): Promise<void> {
+  protected async afterSuccess(token: string): Promise<void> {
     const { stack } = this.env;
     if (!stack.sm.inspect(this.seeded.arn).versions[token]?.stages.includes('AWSPENDING')) return;
     await stack.sm.handle('UpdateSecretVersionStage', { SecretId: this.seeded.arn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token });
   }
 
-  private async rotationB(r: RotationPlan): Promise<void> {
+  protected async rotationB(r: RotationPlan): Promise<void> {
     try {
       if (!(await this.until(() => (this.tokens.A !== undefined && this.currentId === this.tokens.A ? true : undefined)))) return;
       await sleep(r.beginDelay);
@@ -311,31 +316,31 @@ export class Trial implements NetworkParty {
     }
   }
 
-  private async stray(stray: Stray): Promise<void> {
+  protected async stray(stray: Stray): Promise<void> {
     if (!(await this.until(() => (this.tokens[stray.token] !== undefined ? true : undefined)))) return;
     await sleep(stray.at);
     await this.invoke(stray.token, stray.step, 'stray');
   }
 
   /** Resolves true once `ready` says so, false if the trial's lanes end first. */
-  private until(ready: () => boolean | undefined): Promise<boolean> {
+  protected until(ready: () => boolean | undefined): Promise<boolean> {
     if (ready()) return Promise.resolve(true);
     return new Promise((resolve) => this.waiters.push({ ready, resolve }));
   }
 
-  private wake(): void {
+  protected wake(): void {
     for (const waiter of this.waiters.splice(0)) {
       if (waiter.ready()) waiter.resolve(true);
       else this.waiters.push(waiter);
     }
   }
 
-  private settleWaiters(): void {
+  protected settleWaiters(): void {
     this.wake();
     for (const waiter of this.waiters.splice(0)) waiter.resolve(false);
   }
 
-  private async invoke(token: TokenName, step: Step, why: string): Promise<boolean> {
+  protected async invoke(token: TokenName, step: Step, why: string): Promise<boolean> {
     const id = this.tokens[token]!;
     const label = `${token}.${step}#${++this.invocations} (${why})`;
     if (step === 'createSecret') this.createStarts.push({ order: this.versions.get(id)!.order, at: Date.now() });
@@ -351,7 +356,7 @@ export class Trial implements NetworkParty {
     }
   }
 
-  private async sweep(why: string): Promise<void> {
+  protected async sweep(why: string): Promise<void> {
     const label = `sweep#${++this.invocations} (${why})`;
     this.note(`${label} starts`);
     try {
@@ -363,7 +368,7 @@ export class Trial implements NetworkParty {
     }
   }
 
-  private async retire(): Promise<void> {
+  protected async retire(): Promise<void> {
     if (!this.env.cliRetire) return;
     const label = `cli retire --yes #${++this.invocations}`;
     const run: { end: number | undefined } = { end: undefined };
@@ -411,7 +416,6 @@ export class Trial implements NetworkParty {
   /** I and the window, now. */
   observe(where: string): void {
     if (this.closed) return;
-    const { stack } = this.env;
     const snapshot = this.snapshot();
     if (snapshot.currentId !== this.currentId) {
       const now = Date.now();
@@ -422,13 +426,12 @@ export class Trial implements NetworkParty {
       this.note(`AWSCURRENT moved to ${this.versionName(this.currentId)} (${l4(this.currentSecret)}); previous ${l4(previous)}`);
       this.wake();
     }
-    const clientId = this.seeded.clientId;
-    if (this.currentSecret === undefined || !stack.stytch.isAccepted(clientId, this.currentSecret)) {
+    if (this.currentSecret === undefined || (!this.accepts(this.currentSecret) && !this.excusedCurrent(this.currentSecret))) {
       this.violate('I', `${where}: AWSCURRENT (${this.versionName(this.currentId)}, ${l4(this.currentSecret)}) is not accepted by Stytch (${this.stytchText()})`);
     }
     const move = this.moves[this.moves.length - 1];
     const now = Date.now();
-    if (move?.previous !== undefined && now < move.windowEnd && !this.mayRetireEarly(move) && !stack.stytch.isAccepted(clientId, move.previous)) {
+    if (move?.previous !== undefined && now < move.windowEnd && !this.mayRetireEarly(move) && !this.accepts(move.previous)) {
       this.violate(
         'window',
         `${where}: the previous secret (${l4(move.previous)}) was retired ${move.windowEnd - now} ms before its window ends ` +
@@ -437,13 +440,38 @@ export class Trial implements NetworkParty {
     }
   }
 
+  /** Whether Stytch accepts this secret now (for a client: as its current or next secret). */
+  protected accepts(secret: string): boolean {
+    return this.env.stack.stytch.isAccepted(this.seeded.clientId, secret);
+  }
+
+  /** A secret an outside actor broke on purpose: its rejection is not the function's doing. */
+  protected excusedCurrent(_secret: string): boolean {
+    return false;
+  }
+
+  /** The rotated secret a version's value holds. */
+  protected secretOfText(text: string | undefined): string | undefined {
+    return secretOf(text);
+  }
+
+  /** Lanes a kind of trial adds to the plan's (an outside actor's actions). */
+  protected extraLanes(): Array<Promise<unknown>> {
+    return [];
+  }
+
+  /** A rotation an outside actor ended on purpose (Secrets Manager abandons it once AWSPENDING is removed). */
+  protected settleExcused(_token: TokenName): boolean {
+    return false;
+  }
+
   /** Stytch holds one next secret: a newer rotation's createSecret that started after the move may retire the previous one. */
-  private mayRetireEarly(move: Move): boolean {
+  protected mayRetireEarly(move: Move): boolean {
     const order = this.versions.get(move.to)?.order ?? 0;
     return this.createStarts.some((c) => c.order > order && c.at >= move.at) || this.retireRuns.some((run) => run.end === undefined || run.end >= move.at);
   }
 
-  private violate(kind: ViolationKind, message: string): void {
+  protected violate(kind: ViolationKind, message: string): void {
     const seen = this.repeats.get(kind) ?? 0;
     this.repeats.set(kind, seen + 1);
     if (seen === 0) {
@@ -460,7 +488,7 @@ export class Trial implements NetworkParty {
     for (const r of this.plan.rotations) {
       const begun = this.tokens[r.token] !== undefined;
       if (r.token === 'B' && !begun && !this.completed.has('A')) continue; // reported for A
-      if (!this.completed.has(r.token)) {
+      if (!this.completed.has(r.token) && !this.settleExcused(r.token)) {
         this.violate('IV-settle', `rotation ${r.token} (${r.steps.join(' → ')}) did not complete within ${MAX_ATTEMPTS} attempts of Secrets Manager`);
       }
     }
@@ -475,7 +503,7 @@ export class Trial implements NetworkParty {
   }
 
   /** II once settled: every secret Stytch accepts is AWSCURRENT, AWSPENDING, or AWSPREVIOUS while its window is open. */
-  private async checkHeld(): Promise<void> {
+  protected async checkHeld(): Promise<void> {
     for (let sweeps = 0; ; sweeps++) {
       const { stack } = this.env;
       const state = stack.stytch.clientState(this.seeded.clientId);
@@ -518,7 +546,7 @@ export class Trial implements NetworkParty {
     }
   }
 
-  private async retirementRecord(): Promise<Retirement | undefined> {
+  protected async retirementRecord(): Promise<Retirement | undefined> {
     return (await this.env.state.readClient({ projectId: this.env.stack.project.projectId, clientId: this.seeded.clientId }))?.retirement;
   }
 
@@ -561,7 +589,7 @@ export class Trial implements NetworkParty {
     return this.redact(lines.join('\n'));
   }
 
-  private redact(text: string): string {
+  protected redact(text: string): string {
     let out = text;
     for (const secret of this.known) out = out.split(secret).join(`…${secret.slice(-4)}`);
     return out;
@@ -569,14 +597,14 @@ export class Trial implements NetworkParty {
 
   // ------------------------------------------------------------------ reading the state
 
-  private snapshot(): { currentId: string | undefined; versions: Record<string, { stages: string[]; secretString?: string }> } {
+  protected snapshot(): { currentId: string | undefined; versions: Record<string, { stages: string[]; secretString?: string }> } {
     const snapshot = this.env.stack.sm.inspect(this.seeded.arn);
     let currentId: string | undefined;
     for (const [id, version] of Object.entries(snapshot.versions)) {
       if (version.stages.includes('AWSCURRENT')) currentId = id;
       // A version's value never changes once it has one: parse it once.
       if (version.secretString !== undefined && !this.secrets.has(id)) {
-        const secret = secretOf(version.secretString);
+        const secret = this.secretOfText(version.secretString);
         this.secrets.set(id, secret);
         if (secret !== undefined) this.known.add(secret);
       }
@@ -584,27 +612,27 @@ export class Trial implements NetworkParty {
     return { currentId, versions: snapshot.versions };
   }
 
-  private secretOfVersion(id: string | undefined): string | undefined {
+  protected secretOfVersion(id: string | undefined): string | undefined {
     return id === undefined ? undefined : this.secrets.get(id);
   }
 
-  private pendingId(): string | undefined {
+  protected pendingId(): string | undefined {
     const { versions } = this.env.stack.sm.inspect(this.seeded.arn);
     return Object.entries(versions).find(([, v]) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'))?.[0];
   }
 
-  private versionName(id: string | undefined): string {
+  protected versionName(id: string | undefined): string {
     if (id === undefined) return 'none';
     return this.versions.get(id)?.name ?? `version ${id.slice(0, 8)}`;
   }
 
-  private stytchText(): string {
+  protected stytchText(): string {
     const state = this.env.stack.stytch.clientState(this.seeded.clientId);
     const four = (last4: string | null) => (last4 === null ? 'none' : `…${last4}`);
     return `current ${four(state.clientSecretLast4)}, next ${four(state.nextClientSecretLast4)}`;
   }
 
-  private note(text: string): void {
+  protected note(text: string): void {
     this.timeline.push(`+${Math.round(performance.now() - this.started)} ${text}`);
   }
 }

@@ -69,6 +69,57 @@ async function sweepsAfterWindow(world: World, graceSeconds: number, violations:
   violations.push(`III: three sweeps after the window of ${what} all failed`);
 }
 
+/** Where the armed fault stands: whether it fired, and which invocation it killed (crash). */
+export interface ArmedFault {
+  fired: boolean;
+  crashed: number | undefined;
+}
+
+/**
+ * Sets the World's interceptor to fail call k (counted from now) of the run, as the recording
+ * saw it, in the given mode: a drift from the recording is a violation (the case would not test
+ * what it says). A crash fails every later call of that invocation too; exhaust fails the call's
+ * own retries until another call comes.
+ */
+export function armFault(
+  world: World,
+  recording: readonly ExternalCall[],
+  k: number,
+  mode: Mode,
+  failure: SecretsManagerFailure | StytchFailure,
+  violations: string[],
+): ArmedFault {
+  const base = world.externalCalls.length;
+  const expected = recording[k]!;
+  const state: ArmedFault = { fired: false, crashed: undefined };
+  let exhausting: { invocation: number | undefined; operation: string } | undefined;
+  world.interceptor = (call): CallFault | undefined => {
+    if (state.crashed !== undefined && call.invocation === state.crashed) {
+      return { when: 'before', error: call.service === 'stytch' ? 'drop' : 'NetworkError' };
+    }
+    if (exhausting && call.invocation === exhausting.invocation) {
+      // The client's own retries of the failed call fail too; the first other call ends the outage.
+      if (call.operation === exhausting.operation) return { when: 'before', error: failure };
+      exhausting = undefined;
+    }
+    if (state.fired || call.index - base !== k) return undefined;
+    state.fired = true;
+    if (call.operation !== expected.operation || call.step !== expected.step) {
+      violations.push(`the run drifted from the recording: call ${k} is ${call.step}/${call.operation}, recorded ${expected.step}/${expected.operation}`);
+    }
+    if (mode === 'crash') {
+      state.crashed = call.invocation;
+      return { when: 'after', error: failure };
+    }
+    if (mode === 'exhaust') {
+      exhausting = { invocation: call.invocation, operation: call.operation };
+      return { when: 'before', error: failure };
+    }
+    return { when: mode, error: failure };
+  };
+  return state;
+}
+
 export interface CaseResult {
   violations: string[];
   metrics: Record<string, number>;
@@ -87,35 +138,7 @@ export async function runMatrixCase(
   const world = await coldWorld(transport, createHandler, graceSeconds);
   const violations: string[] = [];
   const base = world.externalCalls.length;
-  const expected = recording[k]!;
-  let fired = false;
-  let crashed: number | undefined;
-  let exhausting: { invocation: number | undefined; operation: string } | undefined;
-
-  world.interceptor = (call): CallFault | undefined => {
-    if (crashed !== undefined && call.invocation === crashed) {
-      return { when: 'before', error: call.service === 'stytch' ? 'drop' : 'NetworkError' };
-    }
-    if (exhausting && call.invocation === exhausting.invocation) {
-      // The client's own retries of the failed call fail too; the first other call ends the outage.
-      if (call.operation === exhausting.operation) return { when: 'before', error: failure };
-      exhausting = undefined;
-    }
-    if (fired || call.index - base !== k) return undefined;
-    fired = true;
-    if (call.operation !== expected.operation || call.step !== expected.step) {
-      violations.push(`the run drifted from the recording: call ${k} is ${call.step}/${call.operation}, recorded ${expected.step}/${expected.operation}`);
-    }
-    if (mode === 'crash') {
-      crashed = call.invocation;
-      return { when: 'after', error: failure };
-    }
-    if (mode === 'exhaust') {
-      exhausting = { invocation: call.invocation, operation: call.operation };
-      return { when: 'before', error: failure };
-    }
-    return { when: mode, error: failure };
-  };
+  const fault = armFault(world, recording, k, mode, failure, violations);
   // I at every instant: the function's effects happen only through these calls.
   world.onCall = (call) => {
     if (!currentAccepted(world)) violations.push(`I: AWSCURRENT not accepted by Stytch after call ${call.index - base} (${call.step}/${call.operation})`);
@@ -123,10 +146,10 @@ export async function runMatrixCase(
   world.onInvocation = (invocation) => {
     if (!currentAccepted(world)) violations.push(`I: AWSCURRENT not accepted by Stytch after ${invocation.step} (invocation ${invocation.id})`);
     // II: only a crash may leave a next secret behind that Secrets Manager does not hold (the next attempt repairs it).
-    const unheld = invocation.id === crashed ? undefined : unheldNextSecret(world);
+    const unheld = invocation.id === fault.crashed ? undefined : unheldNextSecret(world);
     if (unheld) violations.push(`II: ${invocation.step} ended (${invocation.error ? 'failed' : 'succeeded'}) leaving a next secret behind: ${unheld}`);
     // A Lambda that died leaves no container behind.
-    if (invocation.id === crashed) world.newContainer();
+    if (invocation.id === fault.crashed) world.newContainer();
   };
 
   await world.capturing(async () => {
@@ -141,7 +164,7 @@ export async function runMatrixCase(
     const first = await rotateSecret(world);
     // With a window the recording ends with the sweep after it: the fault may be there.
     if (graceSeconds > 0 && first.outcome === 'succeeded') await sweepsAfterWindow(world, graceSeconds, violations, 'the faulted rotation');
-    if (!fired) violations.push(`the fault at call ${k} never fired`);
+    if (!fault.fired) violations.push(`the fault at call ${k} never fired`);
     const settled = await settle(world, first);
     if (settled.record.outcome !== 'succeeded') {
       violations.push(`IV: still no successful rotation after the faulted one and ${settled.reattempts} reattempts, ${settled.fresh} fresh: ${describeRecord(settled.record)}`);
