@@ -46,7 +46,7 @@ export interface ProjectSecretDeps {
   /** How long a deletion is put off, once, when the previous secret was used after the move. */
   inUseDeferSeconds: number;
   /** AWSCURRENT of this secret moved: a cached copy of it (the function's own credentials) is stale. */
-  onRotated?: (secretArn: string, name: string) => void;
+  onRotated: (secretArn: string, name: string) => void;
 }
 
 /** Stytch's last use of a previous secret counts as "still in use" when it is this recent. */
@@ -412,7 +412,7 @@ async function finishSecret(r: ProjectRotation): Promise<StepOutcome> {
     previousSecretId: r.cur.secret_id,
     movedAt: now,
   };
-  r.p.onRotated?.(r.arn, r.name);
+  r.p.onRotated(r.arn, r.name);
   r.deps.metrics.count('RotationCompleted');
   r.deps.logger.info('Rotation complete: AWSCURRENT moved; the previous project secret works until its overlap window ends', {
     pendingSecretId: pend.secret_id,

@@ -230,3 +230,165 @@ describe('The function\'s own credentials, when the credentials secret is the ro
     expect(world.stytch.requests.slice(before).filter((r) => r.status === 401)).toEqual([]);
   });
 });
+
+describe('Project secret: pending values and steps that must change nothing', () => {
+  const putPending = async (token: string, value: Record<string, unknown>) =>
+    world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: token, VersionStages: ['AWSPENDING'], SecretString: JSON.stringify(value) });
+  const mutations = () => world.stytch.requests.filter((r) => r.operation === 'secrets.create' || r.operation === 'secrets.delete');
+
+  const refusals: Array<[string, (p: Record<string, string>) => Record<string, unknown>, RegExp]> = [
+    ['another project_id', (p) => ({ ...p, project_id: 'project-test-99999999-9999-4999-8999-999999999999', secret: 'pending-0000', secret_id: 'secret-test-x' }), /names project project-test-9{8}-.* but AWSCURRENT names .*; a rotation never changes the project/],
+    ['another project_slug', (p) => ({ ...p, project_slug: 'other', secret: 'pending-0000', secret_id: 'secret-test-x' }), /a rotation never changes the project/],
+    ['another environment_slug', (p) => ({ ...p, environment_slug: 'live', secret: 'pending-0000', secret_id: 'secret-test-x' }), /a rotation never changes the project/],
+    ['AWSCURRENT\'s secret again', (p) => ({ ...p, secret_id: 'secret-test-x' }), /holds the same secret as AWSCURRENT, so it is not a new secret/],
+    ['AWSCURRENT\'s secret_id again', (p) => ({ ...p, secret: 'pending-0000' }), /holds the same secret as AWSCURRENT, so it is not a new secret/],
+  ];
+  for (const [name, value, message] of refusals) {
+    for (const step of ['createSecret', 'setSecret'] as const) {
+      it(`${step} refuses a pending value with ${name}, before any Stytch call`, async () => {
+        await make();
+        const token = await world.beginRotation();
+        await putPending(token, value({ ...ps() }));
+        const error = await fail(world.invoke(step, token));
+        expect(error?.message).toMatch(message);
+        expect(error?.message).toMatch(/Remove AWSPENDING from it \(aws secretsmanager update-secret-version-stage --secret-id demo\/stytch-client --version-stage AWSPENDING --remove-from-version-id \S+\) and rotate again\./);
+        expect(world.stytch.requests).toEqual([]);
+      });
+    }
+  }
+
+  it('setSecret cancels a pending value whose secret_id ends otherwise at Stytch, deleting nothing', async () => {
+    await make();
+    const token = await world.beginRotation();
+    await putPending(token, { ...ps(), secret_id: world.project.secretId, secret: 'forged-pending-zzzz' });
+    const error = await fail(world.invoke('setSecret', token));
+    expect(error?.message).toMatch(/AWSPENDING of demo\/stytch-client names secret_id \S+, which ends …\S{4} at Stytch, but its secret ends …zzzz/);
+    expect(error?.message).toMatch(/The rotation was cancelled: AWSPENDING was removed/);
+    expect(pending()).toBeUndefined();
+    expect(mutations()).toEqual([]);
+  });
+
+  it('finishSecret refuses the same, leaving AWSCURRENT where it is', async () => {
+    await make();
+    const token = await world.beginRotation();
+    await putPending(token, { ...ps(), secret_id: world.project.secretId, secret: 'forged-pending-zzzz' });
+    const error = await fail(world.invoke('finishSecret', token));
+    expect(error?.message).toMatch(/but its secret ends …zzzz/);
+    expect(current().secret_id).toBe(ps().secret_id);
+    expect((await world.stateItem())?.retire_due).toBeUndefined();
+  });
+
+  it('a step on a version that is already AWSCURRENT does nothing (only finishSecret checks the record)', async () => {
+    await make();
+    await rotate();
+    const token = world.versionWith('AWSCURRENT')!.id;
+    const before = world.stytch.requests.length;
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    expect(world.stytch.requests.length).toBe(before);
+    expect(world.logRecords().filter((r) => r.message === 'The version is already AWSCURRENT: nothing to do')).toHaveLength(3);
+  });
+
+  it('a transient failure keeps AWSPENDING for the reattempt, cancelling nothing (IV)', async () => {
+    await make();
+    const token = await world.beginRotation();
+    await world.invoke('createSecret', token);
+    const created = pending()!.secret_id!;
+    world.interceptor = (c) => (c.operation === 'secrets.get' ? { when: 'before', error: 503 } : undefined);
+    const error = await fail(world.invoke('setSecret', token));
+    world.interceptor = undefined;
+    expect(error?.message).toMatch(/503/);
+    expect(pending()!.secret_id).toBe(created);
+    expect(secretsAtStytch()).toContain(created);
+    await world.invoke('setSecret', token);
+  });
+
+  it('a definitive failure of the create other than the limit is passed through as it is, and clears the intent', async () => {
+    await make();
+    const token = await world.beginRotation();
+    world.interceptor = (c) => (c.operation === 'secrets.create' ? { when: 'before', error: 400 } : undefined);
+    const error = await fail(world.invoke('createSecret', token));
+    world.interceptor = undefined;
+    expect(error?.message).toMatch(/Stytch management\.secrets_create failed: 400/);
+    expect(error?.message).not.toMatch(/50 secrets/);
+    expect((await world.stateItem())?.created_version).toBeUndefined();
+  });
+
+  it('a failed finishSecret voids its deletion intent and restores the record it replaced', async () => {
+    await make();
+    await rotate();
+    const recorded = (await world.stateItem())?.retire_due;
+    expect(recorded).toBeDefined();
+    // A second rotation up to testSecret inside the window retires the first one's previous secret early, then finishSecret fails.
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    world.stytch.deleteProjectSecret(world.project.projectId, pending()!.secret_id!);
+    await fail(world.invoke('finishSecret', token));
+    // createSecret cleared the earlier record (its secret was deleted early); the intent finishSecret wrote is void.
+    expect((await world.stateItem())?.retire_due).toBeUndefined();
+  });
+
+  it('after the window without a sweep, a new rotation deletes the previous secret as retired, not early', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    world.advance(HOUR + 1000);
+    await rotate();
+    expect(accepted(old.secret)).toBe(false);
+    expect(world.metricCounts()).toMatchObject({ PreviousSecretRetired: 1 });
+    expect(world.metricCounts().PreviousRetiredEarly ?? 0).toBe(0);
+  });
+});
+
+describe('Project secret: the sweep, more reasons to wait or to delete nothing', () => {
+  it('a use after the move but longer ago than 5 minutes does not put the deletion off', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    world.advance(10 * 60_000);
+    await world.stytch.fetch(`http://127.0.0.1:9/v1/m2m/clients/${world.client.client_id}`, {
+      headers: { authorization: `Basic ${Buffer.from(`${world.project.projectId}:${old.secret}`).toString('base64')}` },
+    });
+    world.advance(HOUR);
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(false);
+    expect(world.metricCounts().PreviousSecretStillUsed ?? 0).toBe(0);
+  });
+
+  it('clears, with an error naming what to do, when the secret was deleted for good', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    await world.sm.handle('DeleteSecret', { SecretId: world.secretArn, ForceDeleteWithoutRecovery: true });
+    world.advance(HOUR + 1000);
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(true);
+    const record = logged('Not deleted: the secret no longer exists')[0];
+    expect(record?.level).toBe('ERROR');
+    expect(String(record?.message)).toContain(old.secret_id);
+  });
+
+  it('refuses a value that names another project_id with the same slugs (VII)', async () => {
+    await make();
+    const old = { ...ps() };
+    await rotate();
+    await world.sm.handle('PutSecretValue', {
+      SecretId: world.secretArn,
+      ClientRequestToken: randomUUID(),
+      SecretString: JSON.stringify({ ...current(), project_id: 'project-test-99999999-9999-4999-8999-999999999999' }),
+    });
+    world.advance(HOUR + 1000);
+    expect((await fail(world.sweep()))?.message).toMatch(/names a project other than the bound/);
+    expect(accepted(old.secret)).toBe(true);
+  });
+
+  it('a deletion recorded late is due a whole window after, not at once', async () => {
+    await make();
+    const old = { ...ps() };
+    const token = await world.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await world.invoke(step, token);
+    await world.sm.handle('UpdateSecretVersionStage', { SecretId: world.secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: token, RemoveFromVersionId: world.versionWith('AWSCURRENT')!.id });
+    await world.invoke('finishSecret', token);
+    await world.sweep();
+    expect(accepted(old.secret)).toBe(true);
+  });
+});

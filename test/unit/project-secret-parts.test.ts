@@ -221,6 +221,50 @@ describe('The management API client', () => {
   });
 });
 
+describe('The management API client refuses answers it cannot read, naming the call', () => {
+  const cases: Array<[string, (m: ReturnType<typeof managementOver>) => Promise<unknown>, RegExp]> = [
+    ['list', (m) => m.list(env), /Stytch management\.secrets_list failed: 200 invalid_response \(the answer has no valid secrets list\) \[request_id r\]/],
+    ['get', (m) => m.get(env, 'a'), /Stytch management\.secrets_get failed: 200 invalid_response \(the answer has no valid secret object\) \[request_id r\]/],
+    ['create', (m) => m.create(env), /Stytch management\.secrets_create failed: 200 invalid_response \(the answer has no valid secret object\) \[request_id r\]/],
+  ];
+  for (const [name, call, message] of cases) {
+    it(`${name}: a 200 without the expected object is an invalid answer (transient: it says nothing about Stytch's state)`, async () => {
+      const { fetch } = scripted([json(200, { request_id: 'r', secrets: [{ secret_id: 'a' }], secret: { secret_id: 'a' } })]);
+      const error = (await call(managementOver(fetch, 1)).catch((e: unknown) => e)) as StytchApiError;
+      expect(error).toBeInstanceOf(StytchApiError);
+      expect(error.message).toMatch(message);
+      expect(error.transient).toBe(true);
+    });
+  }
+
+  it('names the call in a failure it passes through', async () => {
+    for (const [call, operation] of [
+      [(m: ReturnType<typeof managementOver>) => m.delete(env, 'a'), 'management.secrets_delete'],
+      [(m: ReturnType<typeof managementOver>) => m.get(env, 'a'), 'management.secrets_get'],
+      [(m: ReturnType<typeof managementOver>) => m.list(env), 'management.secrets_list'],
+      [(m: ReturnType<typeof managementOver>) => m.create(env), 'management.secrets_create'],
+    ] as const) {
+      const { fetch } = scripted([stytchError(403, 'forbidden')]);
+      await expect(call(managementOver(fetch, 1))).rejects.toMatchObject({ operation, statusCode: 403 });
+    }
+  });
+
+  it('re-reads the key only after its time is up', async () => {
+    let now = 0;
+    let reads = 0;
+    const source = managementCredentialsSource(
+      async () => JSON.stringify({ workspace_key_id: `k${++reads}`, workspace_key_secret: 's' }),
+      'stytch/management',
+      { envBaseUrl: undefined, ttlMs: 1000, now: () => now },
+    );
+    expect((await source.get()).projectId).toBe('k1');
+    now = 999;
+    expect((await source.get()).projectId).toBe('k1');
+    now = 1000;
+    expect((await source.get()).projectId).toBe('k2');
+  });
+});
+
 describe('The project secret probe', () => {
   const probe = (answers: Array<Response | Error>) => {
     const s = scripted(answers);
@@ -254,6 +298,26 @@ describe('The project secret probe', () => {
     expect(error.message).toMatch(/The new project secret secret-test-22222222-2222-4222-8222-222222222222 does not authenticate at Stytch's project API \(401 unauthorized_credentials, request_id request-id-401\)/);
     expect(error.message).not.toContain('dddd');
     expect(p.sent).toHaveLength(1);
+  });
+
+  it('probes a live project with a live-shaped client id, and keeps the cause', async () => {
+    const s = scripted([stytchError(404, 'm2m_client_not_found'), stytchError(401, 'unauthorized_credentials')]);
+    const live = { ...VALUE, project_id: 'project-live-11111111-1111-4111-8111-111111111111' };
+    const http = new StytchHttp(fixedCredentials({ projectId: live.project_id, secret: 'x', baseUrl: 'https://api.stytch.com' }), {
+      fetch: s.fetch,
+      deadline: Date.now() + 60_000,
+      requestTimeoutMs: 1_000,
+      maxAttempts: 1,
+    });
+    await probeProjectSecret(http, live);
+    expect(s.sent[0]!.url).toBe('https://api.stytch.com/v1/m2m/clients/m2m-client-live-00000000-0000-4000-8000-000000000000');
+    const error = (await probeProjectSecret(http, live, 'current').catch((e: unknown) => e)) as VerificationError;
+    expect(error.cause).toMatchObject({ statusCode: 401, operation: 'project.probe' });
+    expect(error.message).toMatch(/^AWSCURRENT's project secret \S+ does not authenticate .*\. Nothing was changed\. Put the secret that belongs to that secret_id into the value, then rotate again\.$/);
+    const s2 = scripted([stytchError(401, 'unauthorized_credentials')]);
+    const http2 = new StytchHttp(fixedCredentials({ projectId: live.project_id, secret: 'x', baseUrl: 'https://api.stytch.com' }), { fetch: s2.fetch, deadline: Date.now() + 60_000, requestTimeoutMs: 1_000, maxAttempts: 1 });
+    const fresh = (await probeProjectSecret(http2, live, 'new').catch((e: unknown) => e)) as VerificationError;
+    expect(fresh.message).not.toMatch(/Nothing was changed/);
   });
 
   it('retries a 503 and passes a 400 through as what it is', async () => {
