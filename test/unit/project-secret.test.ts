@@ -291,7 +291,7 @@ describe('Project secret: failures cancel cleanly, deleting only what this funct
     await world.sm.handle('PutSecretValue', { SecretId: world.secretArn, ClientRequestToken: randomUUID(), SecretString: JSON.stringify({ ...ps(), secret_id: world.project.secretId }) });
     const token = await world.beginRotation();
     const error = await fail(world.invoke('createSecret', token));
-    expect(error?.message).toMatch(/Stytch's secret .* ends …[\w-]{4}, but AWSCURRENT's secret ends …[\w-]{4}, so the function cannot tell which secret AWSCURRENT is/);
+    expect(error?.message).toMatch(/Stytch's secret .* ends …\S{4}, but AWSCURRENT's secret ends …\S{4}, so the function cannot tell which secret AWSCURRENT is/);
     expect(error?.message).toMatch(/Nothing was changed\. Set secret_id in demo\/stytch-client/);
     expect(mutations()).toEqual([]);
   });
