@@ -103,6 +103,28 @@ describe('Class: StytchHttp', () => {
     expect((sent[1]!.init.headers as Record<string, string>).Authorization).toContain(Buffer.from('project-test-1:secret-new').toString('base64'));
   });
 
+  it('does not re-read the credentials on a 401 when the 401 is the answer (a probe of given credentials)', async () => {
+    const creds = credentials('secret-old', 'secret-new');
+    const { fetch, sent } = scripted([stytchError(401, 'unauthorized_credentials'), json(200, {})]);
+    const { http } = client(fetch, {}, creds);
+    await expect(http.call({ ...get, refreshOn401: false })).rejects.toMatchObject({ statusCode: 401, transient: false });
+    expect(creds.refreshes).toBe(0);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('sends a call that must not run twice once on a 5xx, and again only after a 429 (refused before Stytch acted)', async () => {
+    const create = { operation: 'management.secrets_create', method: 'POST' as const, path: () => '/secrets', auth: 'basic' as const, json: {}, idempotent: false };
+    const lost = scripted([stytchError(503, 'service_unavailable'), json(200, {})]);
+    await expect(client(lost.fetch).http.call(create)).rejects.toMatchObject({ statusCode: 503, transient: true });
+    expect(lost.sent).toHaveLength(1);
+    const limited = scripted([stytchError(429, 'too_many_requests'), json(200, {})]);
+    expect((await client(limited.fetch).http.call(create)).attempts).toBe(2);
+    expect(limited.sent).toHaveLength(2);
+    // Any other call is retried on a 5xx as usual.
+    const plain = scripted([stytchError(503, 'service_unavailable'), json(200, {})]);
+    expect((await client(plain.fetch).http.call({ ...create, idempotent: undefined })).attempts).toBe(2);
+  });
+
   it('gives up on 401 after one re-read', async () => {
     const creds = credentials('secret-old');
     const { fetch, sent } = scripted([stytchError(401, 'unauthorized_credentials'), stytchError(401, 'unauthorized_credentials')]);
