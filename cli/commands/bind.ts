@@ -67,8 +67,8 @@ export async function bindCommand(argv: string[], ctx: CommandContext): Promise<
   const clientFlag = flag('client-id');
   const projectFlag = flag('project-id');
   const connection = Connection.for(runtime, common, ctx.errorContext);
-  await refuseProjectSecret(connection, common.secretId, 'bind', ctx.cli);
   const table = await connection.requireState('bind', id);
+  await refuseProjectSecret(connection, common.secretId, 'bind', ctx.cli);
 
   const { arn, name, current } = await connection.readCurrent(id);
   const valueProject = await connection.projectOf(current);

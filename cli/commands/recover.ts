@@ -63,10 +63,10 @@ export async function recoverCommand(argv: string[], ctx: CommandContext): Promi
   const id = common.secretId;
   ctx.errorContext.secretId = id;
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
-  await refuseProjectSecret(connection, common.secretId, 'recover', ctx.cli);
   const cancelRotation = values['cancel-rotation'] === true;
   // Refused before anything is read: every change recover makes is made under the client's lease (VI).
   if (values.yes) await connection.requireState('recover --yes', id);
+  await refuseProjectSecret(connection, common.secretId, 'recover', ctx.cli);
 
   const before = await readStatus(connection, id, common.style, { strictState: values.yes === true });
   const plan = planRecovery(before.snapshot, before.verdicts, { cancelRotation });

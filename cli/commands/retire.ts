@@ -55,9 +55,9 @@ export async function retireCommand(argv: string[], ctx: CommandContext): Promis
   ctx.errorContext.secretId = id;
   const cmd = commands(id, common.style);
   const connection = Connection.for(ctx.runtime, common, ctx.errorContext);
-  await refuseProjectSecret(connection, common.secretId, 'retire', ctx.cli);
   // The retirement record lives in the state table, and the change is made only under the client's lease (VI).
   await connection.requireState('retire', id);
+  await refuseProjectSecret(connection, common.secretId, 'retire', ctx.cli);
 
   const before = await readStatus(connection, id, common.style, { strictState: true });
   const s = before.snapshot;
