@@ -25,6 +25,13 @@ const due = async () => {
   return n === undefined ? undefined : Number(n);
 };
 
+/** The counts each sweep logged when it ended ("Retirement sweep done"). */
+const sweepSummaries = () =>
+  world
+    .logRecords()
+    .filter((r) => r.message === 'Retirement sweep done')
+    .map(({ due, retired, cleared, deferred, failed, leftForNextSweep }) => ({ due, retired, cleared, deferred, failed, leftForNextSweep }));
+
 /** A rotation as Secrets Manager runs it: the driver's four steps, AWSPENDING removed at the end. */
 async function rotate(arn = world.secretArn): Promise<void> {
   await world.sm.handle('RotateSecret', { SecretId: arn });
@@ -225,6 +232,8 @@ describe('The retirement sweep', () => {
     await hold.reached;
     await world.sweep();
     expect(world.metricCounts().RetirementDeferred).toBe(1);
+    expect(sweepSummaries().at(-1)).toEqual({ due: 1, retired: 0, cleared: 0, deferred: 1, failed: 0, leftForNextSweep: 0 });
+    expect(world.logRecords().find((r) => r.message === 'A step holds the lease on this client: its retirement waits for the next sweep')).toMatchObject({ secretArn: world.secretArn });
     expect(world.stytchCalls('.rotate')).toHaveLength(0);
     expect(accepted(old)).toBe(true);
     expect(await due()).toBeDefined();
@@ -233,6 +242,28 @@ describe('The retirement sweep', () => {
     // That createSecret retired the previous secret itself before starting (Stytch holds one next secret).
     expect(accepted(old)).toBe(false);
     expect(await due()).toBeUndefined();
+  });
+
+  it('counts what it retired and cleared, and leaves for the next sweep what it had no time to start', async () => {
+    await make();
+    const old = world.client.client_secret;
+    await rotate();
+    world.advance(2 * HOUR_S * 1000);
+    // Out of time before the first retirement: the scan is held while the clock passes the sweep's budget.
+    const scan = world.pause((c) => c.operation === 'Scan', 'after');
+    const late = world.sweep();
+    await scan.reached;
+    world.advance(120_000);
+    scan.release();
+    await late;
+    expect(sweepSummaries().at(-1)).toEqual({ due: 1, retired: 0, cleared: 0, deferred: 0, failed: 0, leftForNextSweep: 1 });
+    expect(world.logRecords().find((r) => r.message === 'The sweep ran out of time; the next sweep takes the rest')).toMatchObject({ level: 'WARN', leftForNextSweep: 1 });
+    expect(accepted(old)).toBe(true);
+    // The next sweep has time: it retires it.
+    await world.sweep();
+    expect(sweepSummaries().at(-1)).toEqual({ due: 1, retired: 1, cleared: 0, deferred: 0, failed: 0, leftForNextSweep: 0 });
+    expect(accepted(old)).toBe(false);
+    expect(world.logRecords().filter((r) => r.message === 'The sweep ran out of time; the next sweep takes the rest')).toHaveLength(1);
   });
 
   it('tries every due client, keeps the record of one that failed, and then fails itself', async () => {
@@ -249,6 +280,10 @@ describe('The retirement sweep', () => {
     world.stytch.addFault({ mode: 'before', operation: 'connected_app.rotate', status: 400, times: 1 });
     await expect(world.sweep()).rejects.toThrow(/The retirement sweep could not retire 1 of 2 due previous secret\(s\); they stay accepted by Stytch until a sweep succeeds/);
     expect(world.metricCounts()).toMatchObject({ PreviousSecretRetired: 1, RetirementFailed: 1, SweepFailed: 1 });
+    // The summary counts each outcome once, and the error names the secret that failed first.
+    expect(sweepSummaries().at(-1)).toEqual({ due: 2, retired: 1, cleared: 0, deferred: 0, failed: 1, leftForNextSweep: 0 });
+    expect(world.errors.at(-1)?.message).toMatch(/First: arn:aws:secretsmanager:\S+:secret:demo\/\S+: Stytch connected_app\.rotate failed: 400/);
+    expect(world.logRecords().find((r) => r.message === 'Could not retire the previous secret; the next sweep tries again')).toMatchObject({ level: 'ERROR', secretArn: expect.stringMatching(/^arn:aws:secretsmanager:/) });
     const left = (await world.dynamo.scan(STATE_TABLE)).filter((i) => i.retire_due !== undefined);
     expect(left).toHaveLength(1);
     await world.sweep();
