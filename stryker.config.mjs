@@ -59,7 +59,7 @@ const GROUPS = {
   state: {
     break: 90,
     mutate: ['functions/lib/state/**/*.ts'],
-    testFiles: ['test/unit/lease-and-binding.test.ts', 'test/unit/overlap-window.test.ts', 'test/fidelity/state-table.test.ts'],
+    testFiles: ['test/unit/lease-and-binding.test.ts', 'test/unit/overlap-window.test.ts', 'test/fidelity/state-table.test.ts', 'test/unit/state-table.test.ts'],
   },
   // The operator CLI's plan and recover.
   cli: {
@@ -72,25 +72,31 @@ const GROUPS = {
   rotation: {
     break: 66,
     mutate: ['functions/rotate-stytch-secret/rotation.ts'],
-    testFiles: FUNCTION_SUITES,
+    testFiles: [...FUNCTION_SUITES, 'test/unit/rotation-create.test.ts', 'test/unit/rotation-finish.test.ts'],
   },
   sweep: {
     // First full run: 69.0; the floor, raised as survivors are killed.
     break: 69,
     mutate: ['functions/rotate-stytch-secret/sweep.ts'],
-    testFiles: FUNCTION_SUITES,
+    testFiles: [...FUNCTION_SUITES, 'test/unit/sweep.test.ts'],
   },
   // The project secret's steps and sweep (DESIGN.md §4b), and the management API client.
   project: {
     // First full run: 72.8 (management.ts 97.0, project-secret.ts 66.1); the floor, raised as survivors are killed.
     break: 72,
     mutate: ['functions/rotate-stytch-secret/project-secret.ts', 'functions/lib/stytch/management.ts'],
-    testFiles: ['test/unit/project-secret.test.ts', 'test/unit/project-secret-branches.test.ts', 'test/unit/project-secret-parts.test.ts'],
+    testFiles: [
+      'test/unit/project-secret.test.ts',
+      'test/unit/project-secret-branches.test.ts',
+      'test/unit/project-secret-parts.test.ts',
+      'test/unit/project-secret-create.test.ts',
+      'test/unit/project-secret-finish.test.ts',
+    ],
   },
   handler: {
     break: 90,
     mutate: ['functions/rotate-stytch-secret/handler.ts', 'functions/rotate-stytch-secret/index.ts'],
-    testFiles: FUNCTION_SUITES,
+    testFiles: [...FUNCTION_SUITES, 'test/unit/handler.test.ts'],
   },
 };
 
