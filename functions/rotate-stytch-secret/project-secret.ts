@@ -340,11 +340,13 @@ async function reportUnheld(r: ProjectRotation, m: ManagementApi, at: number, al
  */
 async function heldByVersion(r: ProjectRotation, created: CreatedSecret): Promise<boolean> {
   const text = await r.deps.store.getVersion(r.arn, created.versionId).catch(() => undefined);
+  let held = false;
   try {
-    return text !== undefined && (JSON.parse(text) as { secret_id?: unknown }).secret_id === created.secretId;
+    held = (JSON.parse(text!) as { secret_id?: unknown }).secret_id === created.secretId;
   } catch {
-    return false;
+    // No value (or a read that failed) makes JSON.parse throw, as text that is not JSON does: held by nothing.
   }
+  return held;
 }
 
 const shown = (s: ProjectSecretInfo) => ({ secretId: s.secretId, last4: s.last4, createdAt: s.createdAt, usedAt: s.usedAt });
