@@ -424,7 +424,7 @@ async function finishSecret(r: ProjectRotation): Promise<StepOutcome> {
 
 /** finishSecret again after the label moved: make sure the previous secret's deletion is recorded (III). */
 async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
-  const recorded = r.lease?.previous?.retirement;
+  const recorded = r.lease!.previous?.retirement;
   if (recorded?.versionId === r.token) {
     r.retirement = recorded;
     r.deps.logger.info('The version is already AWSCURRENT; the previous project secret is deleted when its overlap window ends');
@@ -524,7 +524,7 @@ async function cancel(r: ProjectRotation, pend: ProjectSecret, error: unknown): 
     if ((await deps.store.describe(r.arn)).versions[r.token]?.includes(AWSCURRENT)) {
       throw new RotationError('the pending version is already AWSCURRENT');
     }
-    const created = r.lease?.previous?.created;
+    const created = r.lease!.previous?.created;
     if (created?.versionId === r.token && created.secretId === pend.secret_id) {
       // II: only a secret this function recorded creating for this version is ever deleted.
       await r.p.management().delete(r.env, pend.secret_id);
