@@ -433,7 +433,7 @@ async function finishSecret(r: ProjectRotation): Promise<StepOutcome> {
 
 /** finishSecret again after the label moved: make sure the previous secret's deletion is recorded (III). */
 async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
-  const recorded = r.lease?.previous?.retirement;
+  const recorded = r.lease!.previous?.retirement;
   if (recorded?.versionId === r.token) {
     r.retirement = recorded;
     r.deps.logger.info('The version is already AWSCURRENT; the previous project secret is deleted when its overlap window ends');
@@ -446,9 +446,10 @@ async function completeAfterLabel(r: ProjectRotation): Promise<StepOutcome> {
   const previousText = r.previousVersionId ? await r.deps.store.getVersion(r.arn, r.previousVersionId) : undefined;
   let previous: ProjectSecret | undefined;
   try {
-    previous = previousText === undefined ? undefined : parseSecretJson(projectSecretSchema, previousText, 'AWSPREVIOUS', '');
+    // Stryker disable next-line StringLiteral: the error of a value that does not parse is caught just below and never shown
+    previous = parseSecretJson(projectSecretSchema, previousText, 'AWSPREVIOUS', '');
   } catch {
-    previous = undefined;
+    // None, binary, or not a project secret value: there is no previous project secret to delete.
   }
   if (!previous || previous.secret_id === r.cur.secret_id) {
     r.deps.logger.info('The version is already AWSCURRENT: nothing to do');
@@ -532,7 +533,7 @@ async function cancel(r: ProjectRotation, pend: ProjectSecret, error: unknown): 
     if ((await deps.store.describe(r.arn)).versions[r.token]?.includes(AWSCURRENT)) {
       throw new RotationError('the pending version is already AWSCURRENT');
     }
-    const created = r.lease?.previous?.created;
+    const created = r.lease!.previous?.created;
     if (created?.versionId === r.token && created.secretId === pend.secret_id) {
       // II: only a secret this function recorded creating for this version is ever deleted.
       await r.p.management().delete(r.env, pend.secret_id);
@@ -565,32 +566,33 @@ async function cancel(r: ProjectRotation, pend: ProjectSecret, error: unknown): 
 
 export type DeleteResult = { kind: 'deleted' } | { kind: 'skipped'; why: string; level: 'info' | 'warn' | 'error' };
 
+// Stryker disable next-line StringLiteral: a result's kind is only ever compared with 'deleted', so any other text behaves the same
+const skipped = (level: 'info' | 'warn' | 'error', why: string): DeleteResult => ({ kind: 'skipped', level, why });
+
 /**
  * Deletes a rotation's previous project secret if, and only if, that leaves AWSCURRENT's secret working
  * (I) and the secret is the one AWSCURRENT held before the move (II).
  */
 async function deletePrevious(cur: ProjectSecret, due: Retirement, m: ManagementApi, env: ProjectEnvironment): Promise<DeleteResult> {
   const previousId = due.previousSecretId;
-  if (!previousId) return { kind: 'skipped', level: 'error', why: 'Not deleted: the record names no previous secret_id' };
+  if (!previousId) return skipped('error', 'Not deleted: the record names no previous secret_id');
   if (previousId === cur.secret_id) {
-    return { kind: 'skipped', level: 'info', why: 'Nothing to delete: the previous secret is still AWSCURRENT (the rotation that recorded it never moved AWSCURRENT)' };
+    return skipped('info', 'Nothing to delete: the previous secret is still AWSCURRENT (the rotation that recorded it never moved AWSCURRENT)');
   }
   const current = await m.get(env, cur.secret_id);
   if (!current || current.last4 !== last4(cur.secret)) {
-    return {
-      kind: 'skipped',
-      level: 'error',
-      why: `Not deleted: AWSCURRENT's secret_id ${cur.secret_id} is not a secret of project ${envName(env)} ending …${last4(cur.secret)} at Stytch, so the previous secret ${previousId} may be the only one that works. Fix AWSCURRENT, then delete ${previousId} yourself`,
-    };
+    return skipped(
+      'error',
+      `Not deleted: AWSCURRENT's secret_id ${cur.secret_id} is not a secret of project ${envName(env)} ending …${last4(cur.secret)} at Stytch, so the previous secret ${previousId} may be the only one that works. Fix AWSCURRENT, then delete ${previousId} yourself`,
+    );
   }
   const previous = await m.get(env, previousId);
-  if (!previous) return { kind: 'skipped', level: 'info', why: `Nothing to delete: Stytch no longer has the previous secret ${previousId}` };
+  if (!previous) return skipped('info', `Nothing to delete: Stytch no longer has the previous secret ${previousId}`);
   if (previous.last4 !== due.previousLast4) {
-    return {
-      kind: 'skipped',
-      level: 'error',
-      why: `Not deleted: Stytch's secret ${previousId} ends …${previous.last4}, not …${due.previousLast4} as the secret AWSCURRENT held before; it is not the previous secret`,
-    };
+    return skipped(
+      'error',
+      `Not deleted: Stytch's secret ${previousId} ends …${previous.last4}, not …${due.previousLast4} as the secret AWSCURRENT held before; it is not the previous secret`,
+    );
   }
   await m.delete(env, previousId);
   return { kind: 'deleted' };
