@@ -261,6 +261,28 @@ describe('finishSecret on a version already AWSCURRENT (a reattempt)', () => {
     expect(w.stytch.isAccepted(w.client.client_id, old)).toBe(true);
   });
 
+  it('a duplicate that waited for the lease while the first moved AWSCURRENT gives back the first one\'s due time, not its own later intent', async () => {
+    const w = await make(HOUR_S);
+    const token = await upToTestSecret(w);
+    const event = { Step: 'finishSecret', SecretId: w.secretArn, ClientRequestToken: token };
+    const from = w.output.length;
+    // The first holds the lease at its Stytch read, before the move; the duplicate read the version as still pending.
+    const gate = w.pause(isStytch('.get'));
+    const first = w.invokeRaw(event, undefined, w.createContainer());
+    await gate.reached;
+    const second = w.invokeRaw(event, undefined, w.createContainer());
+    for (let i = 0; i < 10_000 && records(w, from, 'Another invocation holds the lease on this client: waiting').length === 0; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    gate.release();
+    await Promise.all([first, second]);
+
+    expect(outcomes(w, from).sort()).toEqual(['already-current', 'rotated-overlap']);
+    const [moved] = records(w, from, 'Rotation complete: AWSCURRENT moved; the previous secret keeps working until the overlap window ends');
+    expect(new Date((await retirement(w))!.dueAt).toISOString()).toBe(moved!.previousSecretAcceptedUntil);
+    expect(w.metricCounts(w.output.slice(from))).toEqual({ LeaseContended: 1, RotationCompleted: 1, StepSucceeded: 2 });
+  });
+
   it('inside the window with the state table\'s item lost records the retirement from now, naming AWSPREVIOUS as the previous version', async () => {
     const w = await make(HOUR_S);
     const old = w.client.client_secret;
