@@ -65,9 +65,12 @@ export async function runSweep(deps: SweepDeps): Promise<SweepResult> {
       if (deps.lease.clock.now() >= deps.stopBy) return;
       const { binding, ref, retirement } = due[next++]!;
       let outcome: Outcome;
-      if (binding) outcome = await retireOne(binding, deps).catch((error: unknown) => failed(binding, error));
-      // Stryker disable next-line OptionalChaining: the scan yields only records with a retirement (retire_due set)
-      else outcome = unbound(ref.clientId, retirement?.previousLast4, deps);
+      if (binding) {
+        outcome = await retireOne(binding, deps).catch((error: unknown) => failed(binding, error));
+      } else {
+        // Stryker disable next-line OptionalChaining: the scan yields only records with a retirement (retire_due set)
+        outcome = unbound(ref.clientId, retirement?.previousLast4, deps);
+      }
       if (outcome !== 'not-due') result[outcome]++;
     }
   };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createHandler } from '../../functions/rotate-stytch-secret/handler.js';
 import { cliInWorld } from '../helpers/cli-in-process.js';
 import { CREDENTIALS_SECRET, LAMBDA_ARN, STATE_TABLE, World, type WorldOptions } from '../helpers/world.js';
 
@@ -81,6 +82,33 @@ const freezeTime = () => {
 const putCurrent = (secretString: string, secretId = world.secretArn) =>
   world.sm.handle('PutSecretValue', { SecretId: secretId, ClientRequestToken: randomUUID(), SecretString: secretString });
 const currentValue = () => world.versionWith('AWSCURRENT')!.value as Record<string, unknown>;
+
+/**
+ * A handler whose reads of the client at Stytch come back, while `when()` says so, without the current
+ * secret's last four (Stytch's answer for a client that has no secret of its own): the rest is Stytch's.
+ */
+const noCurrentLast4 =
+  (when: () => boolean): WorldOptions['createHandler'] =>
+  (options = {}) =>
+    createHandler({
+      ...options,
+      fetch: async (input, init) => {
+        const response = await options.fetch!(input, init);
+        if ((init?.method ?? 'GET') !== 'GET' || !response.ok || !String(input).includes('/connected_apps/clients/') || !when()) return response;
+        const body = (await response.json()) as { connected_app: Record<string, unknown> };
+        delete body.connected_app.client_secret_last_four;
+        return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
+      },
+    });
+
+/** Rewrites the due record's previous secret's last four, as a record written by hand would hold them. */
+const recordPreviousLast4 = (last4: string) =>
+  world.dynamo.handle('UpdateItem', {
+    TableName: STATE_TABLE,
+    Key: clientKey(world.client.client_id),
+    UpdateExpression: 'SET retire_previous_last4 = :l',
+    ExpressionAttributeValues: { ':l': { S: last4 } },
+  });
 
 describe('The sweep: its budget and how many retirements run at once', () => {
   it('starts no retirement once its budget is spent, to the millisecond: at the limit the client waits for the next sweep', async () => {
@@ -376,6 +404,40 @@ describe('The sweep: what Stytch and AWSCURRENT say', () => {
     )).toHaveLength(1);
   });
 
+  it('retires only the previous secret its record names: a record naming AWSCURRENT\'s last four retires nothing (I)', async () => {
+    await make();
+    const old = world.client.client_secret;
+    await rotate();
+    const current = world.currentSecret();
+    await recordPreviousLast4(current.slice(-4));
+    world.advance(2 * HOUR_MS);
+    await world.sweep();
+    expect(lastResult()).toEqual(counts({ due: 1, cleared: 1 }));
+    expect(world.stytchCalls('.rotate')).toEqual([]);
+    expect(accepted(old)).toBe(true);
+    expect(logged(
+      `Not retired: AWSCURRENT (…${current.slice(-4)}) is not Stytch's next secret any more (Stytch holds …${old.slice(-4)}, next …${current.slice(-4)}), so completing the rotation could break it; AWSCURRENT was changed outside this function`,
+    )).toEqual([expect.objectContaining({ level: 'WARN', secretArn: world.secretArn })]);
+  });
+
+  it('says "none" for a current secret Stytch does not report, and retires nothing', async () => {
+    let hide = false;
+    await make({ createHandler: noCurrentLast4(() => hide) });
+    const old = world.client.client_secret;
+    await rotate();
+    const current = world.currentSecret();
+    await recordPreviousLast4(current.slice(-4));
+    world.advance(2 * HOUR_MS);
+    hide = true;
+    await world.sweep();
+    expect(lastResult()).toEqual(counts({ due: 1, cleared: 1 }));
+    expect(world.stytchCalls('.rotate')).toEqual([]);
+    expect(accepted(old)).toBe(true);
+    expect(logged(
+      `Not retired: AWSCURRENT (…${current.slice(-4)}) is not Stytch's next secret any more (Stytch holds …none, next …${current.slice(-4)}), so completing the rotation could break it; AWSCURRENT was changed outside this function`,
+    )).toHaveLength(1);
+  });
+
   it('defers a secret scheduled for deletion, saying why and what it will retire, and keeps the record', async () => {
     await make();
     const old = world.client.client_secret;
@@ -480,6 +542,21 @@ describe('The sweep: a rotate whose answer was lost, confirmed from Stytch\'s st
     completedOutside(() => void world.stytch.adminRotateStart(world.client.client_id));
     await expect(world.sweep()).rejects.toThrow(
       `First: ${world.secretArn}: Stytch reports no rotation in progress, yet its secrets (…${current.slice(-4)}) are not AWSCURRENT's (…${current.slice(-4)}).`,
+    );
+    world.stytch.interceptor = undefined;
+    expect(lastSummary()).toEqual(counts({ due: 1, failed: 1 }));
+    expect(await dueAt()).toBeDefined();
+  });
+
+  it('says "none" when Stytch\'s confirming read reports no current secret, and fails keeping the record', async () => {
+    let hide = false;
+    await make({ createHandler: noCurrentLast4(() => hide) });
+    await rotate();
+    const current = world.currentSecret();
+    world.advance(2 * HOUR_MS);
+    completedOutside(() => (hide = true));
+    await expect(world.sweep()).rejects.toThrow(
+      `First: ${world.secretArn}: Stytch reports no rotation in progress, yet its secrets (…none) are not AWSCURRENT's (…${current.slice(-4)}).`,
     );
     world.stytch.interceptor = undefined;
     expect(lastSummary()).toEqual(counts({ due: 1, failed: 1 }));
