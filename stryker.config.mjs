@@ -75,8 +75,8 @@ const GROUPS = {
     testFiles: [...FUNCTION_SUITES, 'test/unit/rotation-create.test.ts', 'test/unit/rotation-finish.test.ts'],
   },
   sweep: {
-    // First full run: 69.0; the floor, raised as survivors are killed.
-    break: 69,
+    // Full run: 100.0 (195 killed, 1 timeout; 11 ignored: log wording and mutants marked equivalent in the code).
+    break: 100,
     mutate: ['functions/rotate-stytch-secret/sweep.ts'],
     testFiles: [...FUNCTION_SUITES, 'test/unit/sweep.test.ts'],
   },
