@@ -297,6 +297,28 @@ describe('The lease and the binding around every step (VI, VII)', () => {
     expect(w.stytch.requests).toEqual([]);
   });
 
+  it('does not act on another secret of the same name (deleted and created again) by the time it holds the lease', async () => {
+    const w = await make();
+    const token = await w.beginRotation();
+    const id = nextInvocation(w);
+    const gate = w.pause((c) => c.invocation === id && c.service === 'dynamodb');
+    // Invoked by name, as a direct invocation may be.
+    const run = failureOf(w.invokeRaw({ Step: 'createSecret', SecretId: w.secretName, ClientRequestToken: token }));
+    await gate.reached;
+    // Meanwhile the secret is deleted for good and a new one of that name holds the same client, under a version id equal to the token.
+    await w.sm.handle('DeleteSecret', { SecretId: w.secretArn, ForceDeleteWithoutRecovery: true });
+    const { ARN } = (await w.sm.handle('CreateSecret', { Name: w.secretName, ClientRequestToken: token, SecretString: JSON.stringify(w.client) })) as { ARN: string };
+    await w.sm.handle('RotateSecret', { SecretId: ARN, RotationLambdaARN: LAMBDA_ARN, RotationRules: { ScheduleExpression: 'rate(30 days)' }, RotateImmediately: false });
+    expect(ARN).not.toBe(w.secretArn);
+    const from = w.output.length;
+    gate.release();
+
+    const error = await run;
+
+    expect(error?.message).toBe(CHANGED);
+    expect(outcomes(w, from)).toEqual([]);
+  });
+
   it('refuses a value naming a client other than the bound one, counting it and logging the error for the operator', async () => {
     const w = await make();
     const other = w.stytch.createConnectedApp(w.project.projectId);
