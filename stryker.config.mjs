@@ -94,7 +94,8 @@ const GROUPS = {
     ],
   },
   handler: {
-    break: 90,
+    // First full run: 100 (115 of 115 mutants killed; index.ts has none).
+    break: 100,
     mutate: ['functions/rotate-stytch-secret/handler.ts', 'functions/rotate-stytch-secret/index.ts'],
     testFiles: [...FUNCTION_SUITES, 'test/unit/handler.test.ts'],
   },

@@ -100,11 +100,12 @@ export function createHandler(options: HandlerOptions = {}) {
       const creds = credentials;
       const credentialsOf = (secret: StytchTarget) => creds.source(secret.stytch_credentials_secret_id ?? cfg.credentialsSecretId);
 
-      const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
+      // middy hands over {} when the invoker passes no context (a local run): ask for the time only if it can answer.
+      const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : DEFAULT_REMAINING_MS;
       const started = Date.now();
       const deadline = Math.floor(started + remaining - Math.min(RESERVE_MS, remaining / 5));
       const lease: LeaseSettings = {
-        holder: `${context?.awsRequestId ?? 'local'}/${randomUUID()}`,
+        holder: `${context.awsRequestId ?? 'local'}/${randomUUID()}`,
         // VI: the lease outlives this invocation's end by a margin for a request still in flight.
         until: clock.now() + remaining + LEASE_MARGIN_MS,
         waitUntil: clock.now() + Math.min(LEASE_WAIT_MS, remaining / 4),
