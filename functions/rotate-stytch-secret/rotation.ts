@@ -501,7 +501,7 @@ async function configurationTest(r: Rotation): Promise<StepOutcome> {
         `Consumers of this secret are failing: put the client's current secret into it, or rotate it now to issue a new one.`,
     );
   }
-  if (r.stytch.probe) await r.stytch.probe(r.clientId, r.cur.client_secret);
+  if (r.stytch.probe) await r.stytch.probe(r.clientId, r.cur.client_secret, 'current');
   r.deps.logger.info('Configuration test passed: credentials work and Stytch accepts AWSCURRENT', stateFields(state));
   return 'configuration-ok';
 }

@@ -871,8 +871,20 @@ describe('The configuration test (RotateImmediately=false): checks, changes noth
     w.stytch.addFault({ operation: 'm2m.token', mode: 'before', status: 401, errorType: 'invalid_client' });
     const error = await failureOf(w.invoke('testSecret', token));
     expect(error?.name).toBe('VerificationError');
-    expect(error?.message).toMatch(/does not authenticate at Stytch's token endpoint \(401 invalid_client/);
+    expect(error?.message).toMatch(
+      /^The AWSCURRENT secret of M2M client \S+ does not authenticate at Stytch's token endpoint \(401 invalid_client[^)]*\)\. Consumers of this secret are failing: /,
+    );
     expect(w.stytchCalls('rotate_start')).toEqual([]);
+  });
+
+  it("names the pending secret, not AWSCURRENT's, when the M2M probe refuses the rotation's new secret", async () => {
+    const w = await make({ kind: 'm2m' });
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    w.stytch.addFault({ operation: 'm2m.token', mode: 'before', status: 401, errorType: 'invalid_client' });
+    const error = await failureOf(w.invoke('testSecret', token));
+    expect(error?.message).toMatch(/^The pending secret of M2M client \S+ does not authenticate at Stytch's token endpoint \(401 invalid_client[^)]*\)\. The rotation was cancelled/);
+    expect(error?.message).not.toContain('Consumers of this secret are failing');
   });
 
   const REST = 'Consumers of this secret are failing: put the client\'s current secret into it, or rotate it now to issue a new one.';

@@ -9,7 +9,7 @@ export const m2mSpec: ProviderSpec = {
   errorPrefix: 'm2m_client',
   label: 'M2M client',
   isConfidential: () => true,
-  async probe(http, clientId, secret) {
+  async probe(http, clientId, secret, which) {
     try {
       // client_credentials proves the secret really authenticates; the token it returns is discarded unread.
       await http.call({
@@ -22,7 +22,7 @@ export const m2mSpec: ProviderSpec = {
     } catch (error) {
       // Stytch answers wrong client credentials in the OAuth shape, reportedly 400, possibly 401 (invalid_client):
       // both mean the secret does not authenticate. Anything else (a redirect, a missing route) is what it says.
-      if (error instanceof StytchApiError && (error.statusCode === 400 || error.statusCode === 401)) throw probeFailure(m2mSpec, clientId, error);
+      if (error instanceof StytchApiError && (error.statusCode === 400 || error.statusCode === 401)) throw probeFailure(m2mSpec, clientId, error, which);
       throw error;
     }
   },

@@ -28,7 +28,8 @@ export interface ClientProvider {
   rotate(clientId: string): Promise<ClientState>;
   rotateCancel(clientId: string): Promise<ClientState>;
   /** Proves a secret authenticates, where Stytch documents a way (M2M: client_credentials). */
-  probe: ((clientId: string, secret: string) => Promise<void>) | undefined;
+  /** Proves `secret` authenticates; `which` names it in the failure: the pending secret (default) or AWSCURRENT's. */
+  probe: ((clientId: string, secret: string, which?: ProbedSecret) => Promise<void>) | undefined;
   isAlreadyRotating(error: unknown): boolean;
   isNotRotating(error: unknown): boolean;
 }
@@ -45,7 +46,7 @@ export interface ProviderSpec {
   label: string;
   isConfidential(client: StytchClientObject): boolean;
   /** Optional probe through a documented token endpoint. */
-  probe?: (http: StytchHttp, clientId: string, secret: string) => Promise<void>;
+  probe?: (http: StytchHttp, clientId: string, secret: string, which: ProbedSecret) => Promise<void>;
 }
 
 /** The fields the rotation reads; everything else Stytch returns is ignored. */
@@ -106,17 +107,23 @@ export function createProvider(spec: ProviderSpec, http: StytchHttp): ClientProv
     async rotateCancel(clientId) {
       return toState((await send('rotate_cancel', clientId, '/secrets/rotate/cancel', 'POST')).client);
     },
-    probe: spec.probe ? (clientId, secret) => spec.probe!(http, clientId, secret) : undefined,
+    probe: spec.probe ? (clientId, secret, which = 'pending') => spec.probe!(http, clientId, secret, which) : undefined,
     isAlreadyRotating: (error) => hasType(error, 'already_rotating_secret'),
     isNotRotating: (error) => hasType(error, 'not_rotating_secret'),
   };
 }
 
-/** Turns a failed probe into a verification failure a person can act on. */
-export function probeFailure(spec: Pick<ProviderSpec, 'label'>, clientId: string, error: StytchApiError): VerificationError {
+/** Which secret a probe tests: the rotation's pending one, or AWSCURRENT's (the configuration test). */
+export type ProbedSecret = 'pending' | 'current';
+
+/** Turns a failed probe into a verification failure a person can act on, naming the secret that failed. */
+export function probeFailure(spec: Pick<ProviderSpec, 'label'>, clientId: string, error: StytchApiError, which: ProbedSecret = 'pending'): VerificationError {
+  const failed =
+    `does not authenticate at Stytch's token endpoint (${error.statusCode} ${error.errorType}` + `${error.requestId ? `, request_id ${error.requestId}` : ''}).`;
   return new VerificationError(
-    `The pending secret of ${spec.label} ${clientId} does not authenticate at Stytch's token endpoint (${error.statusCode} ${error.errorType}` +
-      `${error.requestId ? `, request_id ${error.requestId}` : ''}).`,
+    which === 'current'
+      ? `The AWSCURRENT secret of ${spec.label} ${clientId} ${failed} Consumers of this secret are failing: put the client's current secret into it, or rotate it now to issue a new one.`
+      : `The pending secret of ${spec.label} ${clientId} ${failed}`,
     { cause: error },
   );
 }
