@@ -1,0 +1,398 @@
+/**
+ * recover's decisions one by one: the check that the client's lease still
+ * covers what AWSCURRENT names (VII), the "someone got there first" answers it
+ * tolerates, and, in process against the World's emulators through the real
+ * SDK pipeline, each action's fresh check right before it acts (VI, I): what
+ * it prints, what it changes at Stytch and in Secrets Manager, and what it
+ * records for --json.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { leaseStillCovers, tolerateNotRotating } from '../../cli/commands/recover.js';
+import type { Runtime } from '../../cli/context.js';
+import type { Snapshot } from '../../cli/snapshot.js';
+import { CLIENT_ID, PROJECT_ID, SECRET_ARN, snapshotOf } from '../../cli/test-snapshots.js';
+import type { Binding } from '../../functions/lib/state/table.js';
+import type { ClientProvider } from '../../functions/lib/stytch/index.js';
+import { cliInWorld } from '../helpers/cli-in-process.js';
+import { LEASE_SPAN_MS, World } from '../helpers/world.js';
+
+let world: World | undefined;
+afterEach(() => {
+  // V: nothing the function printed holds a secret.
+  if (world) expect(world.leaks()).toEqual([]);
+  world = undefined;
+});
+
+const four = (secret: string) => `…${secret.slice(-4)}`;
+
+/** The CLI in process against the World; nothing it prints holds a secret (V). */
+async function cli(w: World, argv: string[], runtime: Partial<Runtime> = {}) {
+  const r = await cliInWorld(w, argv, runtime);
+  const printed = [...r.out, ...r.err].join('\n');
+  expect(w.knownSecrets().filter((s) => printed.includes(s))).toEqual([]);
+  return r;
+}
+
+const stytchChanges = (w: World) => w.stytch.requests.map((r) => r.operation).filter((o) => !o.endsWith('.get') && !o.includes('token'));
+
+/** The secret's AWSCURRENT becomes `value`, in a new version (as aws secretsmanager put-secret-value does). */
+async function putCurrent(w: World, value: Record<string, unknown>, arn = w.secretArn): Promise<string> {
+  const token = randomUUID();
+  await w.sm.handle('PutSecretValue', { SecretId: arn, ClientRequestToken: token, SecretString: JSON.stringify(value) });
+  return token;
+}
+
+/**
+ * Holds recover right after its decision under the lease: its second read of
+ * Stytch (the first is for the printed plan, the third is each action's own
+ * check). `meanwhile` runs there, then recover goes on.
+ */
+async function recoverWithChangeAfterDecision(w: World, argv: string[], meanwhile: () => Promise<void> | void) {
+  let reads = 0;
+  const decided = w.pause((c) => c.service === 'stytch' && c.invocation === undefined && c.operation.endsWith('.get') && ++reads === 2, 'after');
+  const run = cli(w, argv);
+  await decided.reached;
+  await meanwhile();
+  decided.release();
+  return await run;
+}
+
+const statusCommand = (w: World) => `Run status again: npm run cli -- status --secret-id ${w.secretArn}`;
+
+describe('leaseStillCovers: the client the lease is on is still the one AWSCURRENT names, and the secret is bound to it (VII)', () => {
+  const leased: Binding = { secretArn: SECRET_ARN, projectId: PROJECT_ID, clientId: CLIENT_ID, credentialsSecretId: undefined, kind: 'connected_app' };
+  const withNames = (s: Snapshot, names: Partial<Binding> | undefined): Snapshot => {
+    if (s.state.kind !== 'read') throw new Error('test bug: a read state expected');
+    return { ...s, state: { ...s.state, valueNames: names && { clientId: CLIENT_ID, projectId: PROJECT_ID, credentialsSecretId: undefined, ...names } } };
+  };
+  const consistent = () => snapshotOf({ cur: 'aaaa', S4: 'aaaa', N4: null });
+
+  it('covers a secret whose value names the leased client and which is bound to it', () => {
+    expect(leaseStillCovers(consistent(), leased)).toBeUndefined();
+  });
+
+  it('does not cover what it cannot see: a state table that could not be read, or a value it could not read', () => {
+    expect(leaseStillCovers(snapshotOf({ cur: 'aaaa', S4: 'aaaa', N4: null, table: 'unknown' }), leased)).toBe('the state table could not be read.');
+    expect(leaseStillCovers(withNames(consistent(), undefined), leased)).toBe('AWSCURRENT or its credentials could not be read.');
+  });
+
+  it.each<[string, Partial<Binding>, string]>([
+    ['another client', { clientId: 'connected-app-test-0002' }, `AWSCURRENT now names client connected-app-test-0002 of project ${PROJECT_ID} (the function's default credentials), not the client whose lease this command holds.`],
+    ['another project', { projectId: 'project-test-0002' }, `AWSCURRENT now names client ${CLIENT_ID} of project project-test-0002 (the function's default credentials), not the client whose lease this command holds.`],
+    ['other credentials', { credentialsSecretId: 'stytch/other-credentials' }, `AWSCURRENT now names client ${CLIENT_ID} of project ${PROJECT_ID} (credentials secret stytch/other-credentials), not the client whose lease this command holds.`],
+  ])('does not cover a value that now names %s', (_name, names, why) => {
+    expect(leaseStillCovers(withNames(consistent(), names), leased)).toBe(why);
+  });
+
+  it('does not cover a secret bound to another client than its value names, and says which', () => {
+    const s = snapshotOf({ cur: 'aaaa', S4: 'aaaa', N4: null, table: { binding: { otherClient: 'connected-app-test-0009' } } });
+    expect(leaseStillCovers(s, leased)).toBe(
+      `Secret demo/stytch-client is bound to client connected-app-test-0009 of project ${PROJECT_ID}, but its AWSCURRENT value names client ${CLIENT_ID} of project ${PROJECT_ID}.`,
+    );
+  });
+});
+
+describe('tolerateNotRotating: a rotate or rotate/cancel that someone got to first has the end state wanted', () => {
+  const notRotating = new Error('not_rotating_secret');
+  const provider = { isNotRotating: (error: unknown) => error === notRotating } as unknown as ClientProvider;
+
+  it('returns once the call succeeds, and when Stytch says no rotation is in progress', async () => {
+    const calls: string[] = [];
+    await tolerateNotRotating(provider, async () => calls.push('rotate'));
+    await tolerateNotRotating(provider, async () => {
+      calls.push('rotate again');
+      throw notRotating;
+    });
+    expect(calls).toEqual(['rotate', 'rotate again']);
+  });
+
+  it('throws any other failure unchanged', async () => {
+    const refused = new Error('invalid_client');
+    await expect(tolerateNotRotating(provider, async () => Promise.reject(refused))).rejects.toBe(refused);
+  });
+});
+
+describe('recover prints what it plans and notes, and records it for --json', () => {
+  it('a drift it cannot repair: each verdict, the note explaining the way out, nothing changed, exit 2', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const stytchCurrent = w.currentSecret();
+    await putCurrent(w, { ...w.client, client_secret: 'typed-by-hand-and-wrong-9999' });
+    w.stytch.resetRequests();
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.err).toEqual([]);
+    expect(r.out[0]).toBe('Verdict: drift (exit 2)');
+    expect(r.out[1]).toBe(`  drift: AWSCURRENT (…9999) is not a secret Stytch accepts (Stytch holds ${four(stytchCurrent)}): consumers of this secret are failing now.`);
+    expect(r.out[2]).toMatch(/^Note: drift: nothing recover can do safely\. recover cannot repair this\./);
+    expect(r.out.slice(3)).toEqual(['Nothing for recover to do.']);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
+  it('--json, dry run: the verdicts, the planned actions and the notes, and that it was a dry run', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--json']);
+    expect(r.code).toBe(1);
+    const json = JSON.parse(r.out.join('\n')) as Record<string, unknown>;
+    expect(json).toMatchObject({
+      command: 'recover',
+      dryRun: true,
+      verdicts: ['orphan-next-secret'],
+      planned: [`Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working`],
+      notes: [],
+      exitCode: 1,
+    });
+    expect(json).not.toHaveProperty('applied');
+    expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
+  });
+
+  it('--json, --yes: what each action did and the status after it', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes', '--json']);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.out.join('\n')) as { dryRun: boolean; applied: unknown; status: { verdicts: Array<{ code: string }> } };
+    expect(json.dryRun).toBe(false);
+    expect(json.applied).toEqual([{ action: `Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working`, result: 'done' }]);
+    expect(json.status.verdicts.map((v) => v.code)).toEqual(['consistent']);
+  });
+});
+
+describe('recover --yes under the lease: the AWSCURRENT move that ends a drift (I)', () => {
+  it('a drift whose pending secret is Stytch\'s next: moves AWSCURRENT to it, completes at Stytch, removes AWSPENDING, and tells the state table', async () => {
+    // Prepare: createSecret stored Stytch's next secret; then someone put a wrong value into AWSCURRENT.
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const retired = w.currentSecret();
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    const pending = w.versionWith('AWSPENDING')!.value!.client_secret as string;
+    const wrong = await putCurrent(w, { ...w.client, client_secret: 'typed-by-hand-and-wrong-9999' });
+    // Secrets Manager drops AWSPENDING on a put: the label goes back on the version createSecret filled.
+    await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', MoveToVersionId: token });
+    w.stytch.resetRequests();
+    // Act
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    // Assess
+    expect(r.err).toEqual([]);
+    expect(r.out.slice(3, 9)).toEqual([
+      'Applying:',
+      `  1. Move AWSCURRENT from version ${wrong} to version ${token} (${four(pending)}), which Stytch accepts: done`,
+      `  2. Complete the rotation at Stytch (rotate): ${four(pending)} becomes its only secret, ${four(retired)} stops working: done`,
+      `  3. Remove AWSPENDING from version ${token}: done`,
+      'The state table records no previous secret to retire any more.',
+      '',
+    ]);
+    expect(stytchChanges(w)).toEqual(['connected_app.rotate']);
+    expect(w.snapshot().versions[token]!.stages).toEqual(['AWSCURRENT']);
+    expect(w.stytch.isAccepted(w.client.client_id, pending)).toBe(true);
+    expect(w.stytch.isAccepted(w.client.client_id, retired)).toBe(false);
+    expect(r.code).toBe(0);
+  });
+
+  it('M2M: proves the pending secret with Stytch before moving AWSCURRENT to it', async () => {
+    // Prepare: Stytch completed the rotation, AWSCURRENT never moved (drift; AWSPENDING holds Stytch's current secret).
+    const w = (world = await new World({ smTransport: 'sdk', kind: 'm2m' }).init());
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    w.stytch.adminRotate(w.client.client_id);
+    const old = w.versionWith('AWSCURRENT')!.id;
+    w.stytch.resetRequests();
+    // Act
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    // Assess
+    expect(r.out.slice(3, 6)).toEqual([
+      'Applying:',
+      `  1. Move AWSCURRENT from version ${old} to version ${token} (${four(w.currentSecret())}), which Stytch accepts: done`,
+      `  2. Remove AWSPENDING from version ${token}: done`,
+    ]);
+    expect(w.stytch.requests.map((q) => q.operation).filter((o) => !o.endsWith('.get'))).toEqual([expect.stringMatching(/token/)]);
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(token);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('recover --yes checks again right before each action, and stops at the first that no longer holds (VI, I)', () => {
+  /** AWSPENDING on a version whose secret Stytch no longer has: recover plans to remove the label. */
+  async function deadPending(w: World): Promise<string> {
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    w.stytch.adminRotateCancel(w.client.client_id);
+    w.stytch.resetRequests();
+    return token;
+  }
+
+  it('once the lease is about to run out, does nothing more and says so', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    w.stytch.resetRequests();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => w.advance(LEASE_SPAN_MS - 30_000));
+    expect(r.err).toEqual([
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working: not done: the lease on the client is about to run out. Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
+  });
+
+  it('a pending label someone removed meanwhile: "already done", and nothing is written', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const token = await deadPending(w);
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token });
+    });
+    expect(r.err).toEqual([]);
+    expect(r.out.slice(2, 4)).toEqual(['Applying:', `  1. Remove AWSPENDING from version ${token}: already done`]);
+    expect(r.code).toBe(0);
+  });
+
+  it('an orphan someone cancelled meanwhile: "already done", with no rotate/cancel of its own', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    w.stytch.resetRequests();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => w.stytch.adminRotateCancel(w.client.client_id));
+    expect(r.out.slice(2, 4)).toEqual(['Applying:', `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working: already done`]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  it('a half-done rotation someone completed meanwhile: "already done", and the state table is not told anything', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const token = await w.beginRotation();
+    for (const s of ['createSecret', 'setSecret', 'testSecret'] as const) await w.invoke(s, token);
+    w.interceptor = (c) => (c.operation === 'connected_app.rotate' ? { when: 'before', error: 503 } : undefined);
+    await expect(w.invoke('finishSecret', token)).rejects.toThrow(/503/);
+    w.interceptor = undefined;
+    const previous = w.versionWith('AWSPREVIOUS')!.value!.client_secret as string;
+    w.stytch.resetRequests();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => w.stytch.adminRotate(w.client.client_id));
+    expect(r.err).toEqual([]);
+    // The AWSPENDING the failed finishSecret left on the AWSCURRENT version is removed all the same.
+    expect(r.out.slice(2, 6)).toEqual([
+      'Applying:',
+      `  1. Complete the rotation at Stytch (rotate): ${four(w.currentSecret())} becomes its only secret, ${four(previous)} stops working: already done`,
+      `  2. Remove AWSPENDING from version ${token}: done`,
+      '',
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
+  it('a value that now names another client: the lease no longer covers it, nothing is done', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    const other = w.stytch.createConnectedApp(w.project.projectId, { clientType: 'first_party' });
+    const current = w.currentSecret();
+    w.stytch.resetRequests();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      await putCurrent(w, { client_id: other.client_id, client_secret: other.client_secret });
+    });
+    expect(r.err).toEqual([
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(current)} keeps working: not done: ` +
+        `AWSCURRENT now names client ${other.client_id} of project ${w.project.projectId} (the function's default credentials), not the client whose lease this command holds. ` +
+        `Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
+  });
+
+  /** A drift whose AWSPENDING holds Stytch's next secret: recover plans to move AWSCURRENT to it. */
+  async function driftToNext(w: World) {
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    const pending = w.versionWith('AWSPENDING')!.value!.client_secret as string;
+    const wrong = await putCurrent(w, { ...w.client, client_secret: 'typed-by-hand-and-wrong-9999' });
+    await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', MoveToVersionId: token });
+    w.stytch.resetRequests();
+    return { token, pending, wrong, move: `Move AWSCURRENT from version ${wrong} to version ${token} (${four(pending)}), which Stytch accepts` };
+  }
+
+  it('does not move AWSCURRENT to a pending secret Stytch cancelled meanwhile (I)', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const d = await driftToNext(w);
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => w.stytch.adminRotateCancel(w.client.client_id));
+    expect(r.err).toEqual([`  1. ${d.move}: not done: Stytch no longer accepts the pending secret ${four(d.pending)}. Nothing more was changed. ${statusCommand(w)}`]);
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(d.wrong);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(d.token);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
+  it('does not move AWSCURRENT when it was moved meanwhile, and does nothing after that', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const d = await driftToNext(w);
+    let newer = '';
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      newer = await putCurrent(w, { ...w.client, client_secret: 'typed-by-hand-again-8888' });
+      await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', MoveToVersionId: d.token });
+    });
+    expect(r.err).toEqual([`  1. ${d.move}: not done: the AWSCURRENT or AWSPENDING version changed since it was read. Nothing more was changed. ${statusCommand(w)}`]);
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(newer);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(d.token);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
+  it('M2M: does not move AWSCURRENT to a pending secret Stytch\'s token endpoint refuses, and says what Stytch answered', async () => {
+    const w = (world = await new World({ smTransport: 'sdk', kind: 'm2m' }).init());
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    w.stytch.adminRotate(w.client.client_id);
+    const old = w.versionWith('AWSCURRENT')!.id;
+    const pending = w.versionWith('AWSPENDING')!.value!.client_secret as string;
+    w.interceptor = (c) => (c.invocation === undefined && c.operation.includes('token') ? { when: 'before', error: 400 } : undefined);
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    w.interceptor = undefined;
+    expect(r.err).toHaveLength(1);
+    expect(r.err[0]).toMatch(
+      new RegExp(
+        `^  1\\. Move AWSCURRENT from version ${old} to version ${token} \\(${four(pending).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\), which Stytch accepts: not done: ` +
+          `The pending secret of M2M client ${w.client.client_id} does not authenticate at Stytch's token endpoint \\(400 [a-z_]+(, request_id [^)]+)?\\)\\. Nothing more was changed\\. `,
+      ),
+    );
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(old);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(token);
+  });
+});
+
+describe('recover --yes refuses while the binding and the value disagree (VII)', () => {
+  it('plans the fix, notes the mismatch, and with --yes changes nothing at Stytch', async () => {
+    // Prepare: the secret is bound to its client; its value now names another client of the project, which has an orphan.
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const other = w.stytch.createConnectedApp(w.project.projectId, { clientType: 'first_party' });
+    await putCurrent(w, { client_id: other.client_id, client_secret: other.client_secret });
+    const orphan = w.stytch.adminRotateStart(other.client_id);
+    w.stytch.resetRequests();
+    const mismatch = `Secret ${w.secretName} is bound to client ${w.client.client_id} of project ${w.project.projectId}, but its AWSCURRENT value names client ${other.client_id} of project ${w.project.projectId}`;
+    // Act
+    const dry = await cli(w, ['recover', '--secret-id', w.secretArn]);
+    const yes = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    // Assess
+    expect(dry.out.slice(3)).toEqual([
+      'Planned actions (dry run: nothing was changed):',
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(other.client_secret!)} keeps working`,
+      expect.stringMatching(/^Note: binding-mismatch: recover --yes refuses to change anything until it is resolved\. If the value was not meant to change/),
+      `Apply them with: npm run cli -- recover --secret-id ${w.secretArn} --yes`,
+    ]);
+    expect(yes.err).toEqual([`recover --yes changed nothing: ${mismatch}. Resolve that first (status shows how).`]);
+    expect(yes.out).not.toContain('Applying:');
+    expect(yes.code).toBe(1);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(other.client_id, orphan)).toBe(true);
+  });
+});
+
+describe('recover --yes repeats the notes of what it left alone after acting', () => {
+  it('removes a placeholder AWSPENDING, and notes the overdue retirement it leaves to retire', async () => {
+    const w = (world = await new World({ smTransport: 'sdk', env: { PREVIOUS_SECRET_GRACE_SECONDS: '3600' } }).init());
+    await w.sm.handle('RotateSecret', { SecretId: w.secretArn });
+    w.advance(3 * 3_600_000);
+    const token = await w.beginRotation();
+    w.stytch.resetRequests();
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    expect(r.err).toEqual([]);
+    expect(r.out.slice(3, 6)).toEqual([
+      'Applying:',
+      `  1. Remove AWSPENDING from version ${token}: done`,
+      `Note: retirement-overdue: left to retire (npm run cli -- retire --secret-id ${w.secretArn} --yes), which retires the previous secret under the same checks as the sweep.`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(r.code).toBe(1);
+  });
+});
