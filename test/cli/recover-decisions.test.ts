@@ -11,11 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { leaseStillCovers, tolerateNotRotating } from '../../cli/commands/recover.js';
 import type { Runtime } from '../../cli/context.js';
 import type { Snapshot } from '../../cli/snapshot.js';
+import { NO_STATE_TABLE } from '../../cli/state.js';
 import { CLIENT_ID, PROJECT_ID, SECRET_ARN, snapshotOf } from '../../cli/test-snapshots.js';
 import type { Binding } from '../../functions/lib/state/table.js';
 import type { ClientProvider } from '../../functions/lib/stytch/index.js';
 import { cliInWorld } from '../helpers/cli-in-process.js';
-import { LEASE_SPAN_MS, World } from '../helpers/world.js';
+import { LAMBDA_ARN, LEASE_SPAN_MS, World } from '../helpers/world.js';
 
 let world: World | undefined;
 afterEach(() => {
@@ -237,7 +238,8 @@ describe('recover --yes checks again right before each action, and stops at the 
   it('a pending label someone removed meanwhile: "already done", and nothing is written', async () => {
     const w = (world = await new World({ smTransport: 'sdk' }).init());
     const token = await deadPending(w);
-    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+    // -y is --yes.
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '-y'], async () => {
       await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token });
     });
     expect(r.err).toEqual([]);
@@ -394,5 +396,54 @@ describe('recover --yes repeats the notes of what it left alone after acting', (
     ]);
     expect(stytchChanges(w)).toEqual([]);
     expect(r.code).toBe(1);
+  });
+});
+
+describe('recover refuses what it must not act on, before reading anything', () => {
+  /** Lambda as the CLI sees it when the rotation function cannot be found. */
+  const noFunction = () => ({
+    send: async () => {
+      throw Object.assign(new Error('Function not found'), { name: 'ResourceNotFoundException' });
+    },
+  });
+  const withoutTable = (w: World): Partial<Runtime> => ({
+    env: { STYTCH_CREDENTIALS_SECRET_ID: 'stytch/project-credentials', STYTCH_API_BASE_URL: 'http://127.0.0.1:9' },
+    lambda: noFunction as unknown as Runtime['lambda'],
+    now: w.clock.now,
+  });
+
+  it('--yes without a state table: names the fix and what the function lookup said, reads nothing else, exit 3', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    w.stytch.adminRotateStart(w.client.client_id);
+    w.stytch.resetRequests();
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes'], withoutTable(w));
+    expect(r.code).toBe(3);
+    expect(r.out).toEqual([]);
+    expect(r.err).toEqual([
+      `Error: recover --yes needs the function's state table, and none is named. It changes a Stytch client or a binding only while holding the client's lease there. ${NO_STATE_TABLE} ` +
+        `The rotation function's configuration could not be read: Lambda has no function ${LAMBDA_ARN} in this account and region.`,
+    ]);
+    expect(w.stytch.requests).toEqual([]);
+  });
+
+  it('a dry run needs no state table: it prints the plan', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn], withoutTable(w));
+    expect(r.err).toEqual([]);
+    expect(r.out).toContain(`  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working`);
+    expect(r.code).toBe(1);
+  });
+
+  it('a project secret: refused, naming what recover acts on and where to look instead, exit 3', async () => {
+    const w = (world = await new World({ smTransport: 'sdk', kind: 'project_secret' }).init());
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '-y']);
+    expect(r.code).toBe(3);
+    expect(r.out).toEqual([]);
+    expect(r.err).toEqual([
+      `Error: ${w.secretArn} holds a Stytch project secret (it has a secret_id): recover acts on Connected App and M2M client secrets only. ` +
+        `A project secret's previous secret is deleted by the retirement sweep after its window; a stopped rotation is resumed by Secrets Manager's reattempt or started again with aws secretsmanager rotate-secret. ` +
+        `See npm run cli -- status --secret-id ${w.secretArn}.`,
+    ]);
   });
 });
