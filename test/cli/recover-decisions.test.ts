@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { leaseStillCovers, tolerateNotRotating } from '../../cli/commands/recover.js';
-import type { Runtime } from '../../cli/context.js';
+import { STYTCH_BUDGET_MS, type Runtime } from '../../cli/context.js';
 import type { Snapshot } from '../../cli/snapshot.js';
 import { NO_STATE_TABLE } from '../../cli/state.js';
 import { CLIENT_ID, PROJECT_ID, SECRET_ARN, snapshotOf } from '../../cli/test-snapshots.js';
@@ -49,10 +49,10 @@ async function putCurrent(w: World, value: Record<string, unknown>, arn = w.secr
  * Stytch (the first is for the printed plan, the third is each action's own
  * check). `meanwhile` runs there, then recover goes on.
  */
-async function recoverWithChangeAfterDecision(w: World, argv: string[], meanwhile: () => Promise<void> | void) {
+async function recoverWithChangeAfterDecision(w: World, argv: string[], meanwhile: () => Promise<void> | void, runtime: Partial<Runtime> = {}) {
   let reads = 0;
   const decided = w.pause((c) => c.service === 'stytch' && c.invocation === undefined && c.operation.endsWith('.get') && ++reads === 2, 'after');
-  const run = cli(w, argv);
+  const run = cli(w, argv, runtime);
   await decided.reached;
   await meanwhile();
   decided.release();
@@ -235,6 +235,95 @@ describe('recover --yes checks again right before each action, and stops at the 
     expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
   });
 
+  it('at the exact end of its Stytch budget under the lease, acts no more', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    w.stytch.resetRequests();
+    // The operator's clock stands still but for the moves made here: the lease is taken at `start`. AWS's answers
+    // reach the CLI without their Date header (bare clients), so it counts time by this clock alone.
+    const start = Date.now();
+    let elapsed = 0;
+    const runtime: Partial<Runtime> = {
+      now: () => start + elapsed,
+      sleep: async (ms) => void (elapsed += ms),
+      secretsManager: () => ({ send: (command: never) => w.smClient.send(command) }) as unknown as ReturnType<Runtime['secretsManager']>,
+      dynamoDB: () => ({ send: (command: never) => w.dynamoClient.send(command) }) as unknown as ReturnType<Runtime['dynamoDB']>,
+    };
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => void (elapsed = STYTCH_BUDGET_MS), runtime);
+    expect(r.err[0]).toBe(
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working: not done: the lease on the client is about to run out. Nothing more was changed. ${statusCommand(w)}`,
+    );
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
+  it('a Stytch failure while acting is an error, exit 3, not a change of state to step around', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    w.interceptor = (c) => (c.invocation === undefined && c.operation.endsWith('.rotate_cancel') ? { when: 'before', error: 400 } : undefined);
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    w.interceptor = undefined;
+    expect(r.code).toBe(3);
+    expect(r.out).not.toContain('Status after recover:');
+    expect(r.err.join('\n')).not.toContain('not done');
+    expect(r.err.at(-1)).toMatch(/^Error: /);
+    expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
+  });
+
+  /** A half-done rotation: AWSCURRENT is Stytch's next secret, the rotate of finishSecret failed. */
+  async function halfDone(w: World) {
+    const token = await w.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await w.invoke(step, token);
+    w.interceptor = (c) => (c.operation === 'connected_app.rotate' ? { when: 'before', error: 503 } : undefined);
+    await expect(w.invoke('finishSecret', token)).rejects.toThrow(/503/);
+    w.interceptor = undefined;
+    const previous = w.versionWith('AWSPREVIOUS')!.value!.client_secret as string;
+    w.stytch.resetRequests();
+    return { token, previous, complete: `Complete the rotation at Stytch (rotate): ${four(w.currentSecret())} becomes its only secret, ${four(previous)} stops working` };
+  }
+
+  it('does not complete at Stytch once Stytch cancelled AWSCURRENT\'s secret meanwhile (I)', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const h = await halfDone(w);
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => w.stytch.adminRotateCancel(w.client.client_id));
+    expect(r.err).toEqual([
+      `  1. ${h.complete}: not done: Stytch's next secret (none) or AWSCURRENT (${four(w.currentSecret())}) changed. Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, h.previous)).toBe(true);
+  });
+
+  it('does not complete at Stytch once Stytch completed and started another rotation meanwhile', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const h = await halfDone(w);
+    let next = '';
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => {
+      w.stytch.adminRotate(w.client.client_id);
+      next = w.stytch.adminRotateStart(w.client.client_id);
+    });
+    expect(r.err).toEqual([
+      `  1. ${h.complete}: not done: Stytch's next secret (${four(next)}) or AWSCURRENT (${four(w.currentSecret())}) changed. Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, next)).toBe(true);
+  });
+
+  it('does not cancel a next secret other than the one it planned to (someone replaced the orphan meanwhile)', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    w.stytch.resetRequests();
+    let replacement = '';
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => {
+      w.stytch.adminRotateCancel(w.client.client_id);
+      replacement = w.stytch.adminRotateStart(w.client.client_id);
+    });
+    const cur = four(w.currentSecret());
+    expect(r.err).toEqual([
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${cur} keeps working: not done: Stytch's secrets (${cur}, next ${four(replacement)}) or AWSCURRENT (${cur}) changed. Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, replacement)).toBe(true);
+  });
+
   it('a pending label someone removed meanwhile: "already done", and nothing is written', async () => {
     const w = (world = await new World({ smTransport: 'sdk' }).init());
     const token = await deadPending(w);
@@ -331,6 +420,24 @@ describe('recover --yes checks again right before each action, and stops at the 
     expect(stytchChanges(w)).toEqual([]);
   });
 
+  it('does not move AWSCURRENT to another version labelled AWSPENDING meanwhile, even one whose secret ends in the same four (I)', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const d = await driftToNext(w);
+    const lookalike = randomUUID();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      await w.sm.handle('PutSecretValue', {
+        SecretId: w.secretArn,
+        ClientRequestToken: lookalike,
+        SecretString: JSON.stringify({ ...w.client, client_secret: `not-what-stytch-holds-${d.pending.slice(-4)}` }),
+        VersionStages: ['AWSPENDING'],
+      });
+    });
+    expect(r.err).toEqual([`  1. ${d.move}: not done: the AWSCURRENT or AWSPENDING version changed since it was read. Nothing more was changed. ${statusCommand(w)}`]);
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(d.wrong);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(lookalike);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
   it('M2M: does not move AWSCURRENT to a pending secret Stytch\'s token endpoint refuses, and says what Stytch answered', async () => {
     const w = (world = await new World({ smTransport: 'sdk', kind: 'm2m' }).init());
     const token = await w.beginRotation();
@@ -366,6 +473,7 @@ describe('recover --yes refuses while the binding and the value disagree (VII)',
     const dry = await cli(w, ['recover', '--secret-id', w.secretArn]);
     const yes = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
     // Assess
+    expect(dry.out[0]).toBe('Verdict: binding-mismatch, orphan-next-secret (exit 1)');
     expect(dry.out.slice(3)).toEqual([
       'Planned actions (dry run: nothing was changed):',
       `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(other.client_secret!)} keeps working`,
@@ -394,6 +502,9 @@ describe('recover --yes repeats the notes of what it left alone after acting', (
       `  1. Remove AWSPENDING from version ${token}: done`,
       `Note: retirement-overdue: left to retire (npm run cli -- retire --secret-id ${w.secretArn} --yes), which retires the previous secret under the same checks as the sweep.`,
     ]);
+    // The state table still records the previous secret to retire: recover completed nothing at Stytch (III).
+    const after = r.out.slice(r.out.indexOf('Status after recover:'));
+    expect(after).toContain('Verdict: retirement-overdue (exit 1)');
     expect(stytchChanges(w)).toEqual([]);
     expect(r.code).toBe(1);
   });
