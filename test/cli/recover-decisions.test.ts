@@ -16,7 +16,7 @@ import { CLIENT_ID, PROJECT_ID, SECRET_ARN, snapshotOf } from '../../cli/test-sn
 import type { Binding } from '../../functions/lib/state/table.js';
 import type { ClientProvider } from '../../functions/lib/stytch/index.js';
 import { cliInWorld } from '../helpers/cli-in-process.js';
-import { LAMBDA_ARN, LEASE_SPAN_MS, World } from '../helpers/world.js';
+import { LAMBDA_ARN, LEASE_SPAN_MS, STATE_TABLE, World } from '../helpers/world.js';
 
 let world: World | undefined;
 afterEach(() => {
@@ -47,11 +47,12 @@ async function putCurrent(w: World, value: Record<string, unknown>, arn = w.secr
 /**
  * Holds recover right after its decision under the lease: its second read of
  * Stytch (the first is for the printed plan, the third is each action's own
- * check). `meanwhile` runs there, then recover goes on.
+ * check, `read` 3: the state table is read after it). `meanwhile` runs there,
+ * then recover goes on.
  */
-async function recoverWithChangeAfterDecision(w: World, argv: string[], meanwhile: () => Promise<void> | void, runtime: Partial<Runtime> = {}) {
+async function recoverWithChangeAfterDecision(w: World, argv: string[], meanwhile: () => Promise<void> | void, runtime: Partial<Runtime> = {}, read = 2) {
   let reads = 0;
-  const decided = w.pause((c) => c.service === 'stytch' && c.invocation === undefined && c.operation.endsWith('.get') && ++reads === 2, 'after');
+  const decided = w.pause((c) => c.service === 'stytch' && c.invocation === undefined && c.operation.endsWith('.get') && ++reads === read, 'after');
   const run = cli(w, argv, runtime);
   await decided.reached;
   await meanwhile();
@@ -307,6 +308,39 @@ describe('recover --yes checks again right before each action, and stops at the 
     expect(w.stytch.isAccepted(w.client.client_id, next)).toBe(true);
   });
 
+  it('does not complete at Stytch once an overlap window is recorded for AWSCURRENT: keeping the previous secret is retire\'s decision', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const h = await halfDone(w);
+    const dueAt = Date.parse('2031-01-01T00:00:00.250Z');
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      // The retirement a finishSecret with an overlap window records, written straight into the state table.
+      const values: Record<string, unknown> = {
+        ':rdue': { N: String(dueAt) },
+        ':rver': { S: h.token },
+        ':rl4': { S: w.currentSecret().slice(-4) },
+        ':rpver': { S: w.versionWith('AWSPREVIOUS')!.id },
+        ':rpl4': { S: h.previous.slice(-4) },
+        ':rpsid': { S: '' },
+        ':rmoved': { N: '0' },
+        ':rdef': { N: '0' },
+      };
+      await w.dynamo.handle('UpdateItem', {
+        TableName: STATE_TABLE,
+        Key: { pk: { S: `client#${w.project.projectId}#${w.client.client_id}` } },
+        UpdateExpression:
+          'SET retire_due = :rdue, retire_version = :rver, retire_last4 = :rl4, retire_previous_version = :rpver, retire_previous_last4 = :rpl4, retire_previous_secret_id = :rpsid, retire_moved_at = :rmoved, retire_deferred = :rdef',
+        ExpressionAttributeValues: values,
+      });
+      // Once the action's own read of Stytch has answered: it reads the state table after it.
+    }, {}, 3);
+    expect(r.err).toEqual([
+      `  1. ${h.complete}: not done: the previous secret (${four(h.previous)}) is kept by an overlap window recorded for AWSCURRENT (until 2031-01-01T00:00:00Z), so this is not half-done; ` +
+        `to retire it now: npm run cli -- retire --secret-id ${w.secretArn} --yes. Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, h.previous)).toBe(true);
+  });
+
   it('does not cancel a next secret other than the one it planned to (someone replaced the orphan meanwhile)', async () => {
     const w = (world = await new World({ smTransport: 'sdk' }).init());
     const orphan = w.stytch.adminRotateStart(w.client.client_id);
@@ -455,6 +489,21 @@ describe('recover --yes checks again right before each action, and stops at the 
           `The pending secret of M2M client ${w.client.client_id} does not authenticate at Stytch's token endpoint \\(400 [a-z_]+(, request_id [^)]+)?\\)\\. Nothing more was changed\\. `,
       ),
     );
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(old);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(token);
+  });
+  it('M2M: a token endpoint that does not answer is an error, exit 3, and AWSCURRENT stays where it is', async () => {
+    const w = (world = await new World({ smTransport: 'sdk', kind: 'm2m' }).init());
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    w.stytch.adminRotate(w.client.client_id);
+    const old = w.versionWith('AWSCURRENT')!.id;
+    w.interceptor = (c) => (c.invocation === undefined && c.operation.includes('token') ? { when: 'before', error: 503 } : undefined);
+    const r = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes']);
+    w.interceptor = undefined;
+    expect(r.code).toBe(3);
+    expect(r.err.join('\n')).not.toContain('not done');
+    expect(r.err.at(-1)).toMatch(/^Error: /);
     expect(w.versionWith('AWSCURRENT')!.id).toBe(old);
     expect(w.versionWith('AWSPENDING')!.id).toBe(token);
   });
