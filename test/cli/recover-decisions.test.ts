@@ -607,3 +607,119 @@ describe('recover refuses what it must not act on, before reading anything', () 
     ]);
   });
 });
+
+describe('recover --yes decides again under the lease: a plan the state moved away from is not carried out (VI)', () => {
+  const changedSincePlan = 'not done: the state changed since the plan was made (a rotation step may have been at work): this action is no longer called for.';
+
+  it('an orphan replaced by another before the lease: the one planned is gone, the new one is not cancelled', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    w.stytch.resetRequests();
+    let replacement = '';
+    const r = await recoverWithChangeAfterDecision(
+      w,
+      ['recover', '--secret-id', w.secretArn, '--yes'],
+      () => {
+        w.stytch.adminRotateCancel(w.client.client_id);
+        replacement = w.stytch.adminRotateStart(w.client.client_id);
+      },
+      {},
+      1,
+    );
+    expect(r.err).toEqual([
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working: ${changedSincePlan} Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, replacement)).toBe(true);
+  });
+
+  /** A drift whose AWSPENDING holds Stytch's next secret, as driftToNext above. */
+  async function drift(w: World) {
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    const pending = w.versionWith('AWSPENDING')!.value!.client_secret as string;
+    const wrong = await putCurrent(w, { ...w.client, client_secret: 'typed-by-hand-and-wrong-9999' });
+    await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', MoveToVersionId: token });
+    w.stytch.resetRequests();
+    return { token, pending, move: `Move AWSCURRENT from version ${wrong} to version ${token} (${four(pending)}), which Stytch accepts` };
+  }
+
+  it('AWSCURRENT moved to another version before the lease: the move planned from the old one is not made', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const d = await drift(w);
+    let newer = '';
+    const r = await recoverWithChangeAfterDecision(
+      w,
+      ['recover', '--secret-id', w.secretArn, '--yes'],
+      async () => {
+        newer = await putCurrent(w, { ...w.client, client_secret: 'typed-by-hand-again-8888' });
+        await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', MoveToVersionId: d.token });
+      },
+      {},
+      1,
+    );
+    expect(r.err).toEqual([`  1. ${d.move}: ${changedSincePlan} Nothing more was changed. ${statusCommand(w)}`]);
+    expect(w.versionWith('AWSCURRENT')!.id).toBe(newer);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+
+  it('AWSPENDING moved to a lookalike version before the lease: AWSCURRENT is not moved to it (I)', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const d = await drift(w);
+    const lookalike = randomUUID();
+    const r = await recoverWithChangeAfterDecision(
+      w,
+      ['recover', '--secret-id', w.secretArn, '--yes'],
+      async () => {
+        await w.sm.handle('PutSecretValue', {
+          SecretId: w.secretArn,
+          ClientRequestToken: lookalike,
+          SecretString: JSON.stringify({ ...w.client, client_secret: `not-what-stytch-holds-${d.pending.slice(-4)}` }),
+          VersionStages: ['AWSPENDING'],
+        });
+      },
+      {},
+      1,
+    );
+    expect(r.err).toEqual([`  1. ${d.move}: ${changedSincePlan} Nothing more was changed. ${statusCommand(w)}`]);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(lookalike);
+    expect(stytchChanges(w)).toEqual([]);
+  });
+});
+
+describe('recover --yes and the state table', () => {
+  it('holds the client\'s lease under its own name: a rotation step meanwhile waits, naming recover', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    w.stytch.adminRotateStart(w.client.client_id);
+    const token = await w.beginRotation();
+    let refused: unknown;
+    await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      refused = await w.invoke('createSecret', token).catch((error: unknown) => error);
+    });
+    expect(String(refused)).toMatch(new RegExp(`Another invocation holds the lease on Stytch client ${w.client.client_id} \\(recover \\(operator CLI\\), until `));
+  });
+
+  /** DynamoDB as the CLI sees it when its role may not read the state table. */
+  const deniedTable = () => ({
+    send: async () => {
+      throw Object.assign(new Error('User is not authorized to perform: dynamodb:GetItem'), { name: 'AccessDeniedException', $metadata: {} });
+    },
+  });
+
+  it('a state table it cannot read: --yes stops before printing a plan, exit 3; a dry run still prints it', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    const runtime: Partial<Runtime> = { dynamoDB: deniedTable as unknown as Runtime['dynamoDB'] };
+    const yes = await cli(w, ['recover', '--secret-id', w.secretArn, '--yes'], runtime);
+    const dry = await cli(w, ['recover', '--secret-id', w.secretArn], runtime);
+    expect(yes.code).toBe(3);
+    expect(yes.out).toEqual([]);
+    expect(yes.err).toEqual([
+      `Error: AWS refused access to the state table ${STATE_TABLE} (AccessDeniedException: User is not authorized to perform: dynamodb:GetItem). ` +
+        'status needs dynamodb:GetItem on it; recover, retire and bind also need PutItem, UpdateItem and DeleteItem.',
+    ]);
+    expect(dry.code).toBe(1);
+    expect(dry.out).toContain(`  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(w.currentSecret())} keeps working`);
+    expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
+  });
+});
