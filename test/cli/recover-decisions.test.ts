@@ -723,3 +723,74 @@ describe('recover --yes and the state table', () => {
     expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
   });
 });
+
+describe('recover --yes acts on the very version and secret it planned for (VI)', () => {
+  const changedSincePlan = 'not done: the state changed since the plan was made (a rotation step may have been at work): this action is no longer called for.';
+
+  it('never cancels the next secret AWSCURRENT was moved to before the lease: completing it is another plan', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const orphan = w.stytch.adminRotateStart(w.client.client_id);
+    const current = w.currentSecret();
+    w.stytch.resetRequests();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], () => putCurrent(w, { ...w.client, client_secret: orphan }).then(() => undefined), {}, 1);
+    expect(r.err).toEqual([
+      `  1. Cancel Stytch's next secret ${four(orphan)} (rotate/cancel); AWSCURRENT ${four(current)} keeps working: ${changedSincePlan} Nothing more was changed. ${statusCommand(w)}`,
+    ]);
+    expect(stytchChanges(w)).toEqual([]);
+    expect(w.stytch.isAccepted(w.client.client_id, orphan)).toBe(true);
+  });
+
+  /** AWSPENDING on a version whose secret Stytch no longer has. */
+  async function deadPending(w: World): Promise<string> {
+    const token = await w.beginRotation();
+    await w.invoke('createSecret', token);
+    w.stytch.adminRotateCancel(w.client.client_id);
+    w.stytch.resetRequests();
+    return token;
+  }
+
+  it('a dead AWSPENDING moved to another dead version before the lease: the label is not removed from either', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const token = await deadPending(w);
+    const other = randomUUID();
+    const r = await recoverWithChangeAfterDecision(
+      w,
+      ['recover', '--secret-id', w.secretArn, '--yes'],
+      async () => {
+        await w.sm.handle('PutSecretValue', { SecretId: w.secretArn, ClientRequestToken: other, SecretString: JSON.stringify({ ...w.client, client_secret: 'cancelled-long-ago-7777' }), VersionStages: ['AWSPENDING'] });
+      },
+      {},
+      1,
+    );
+    expect(r.err).toEqual([`  1. Remove AWSPENDING from version ${token}: ${changedSincePlan} Nothing more was changed. ${statusCommand(w)}`]);
+    expect(w.versionWith('AWSPENDING')!.id).toBe(other);
+  });
+
+  it('AWSPENDING moved onto the AWSCURRENT version meanwhile: the version planned for no longer holds it, "already done"', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const token = await deadPending(w);
+    const current = w.versionWith('AWSCURRENT')!.id;
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', MoveToVersionId: current, RemoveFromVersionId: token });
+    });
+    expect(r.err).toEqual([]);
+    expect(r.out.slice(2, 4)).toEqual(['Applying:', `  1. Remove AWSPENDING from version ${token}: already done`]);
+    expect(w.snapshot().versions[current]!.stages).toEqual(['AWSCURRENT', 'AWSPENDING']);
+  });
+
+  it('the AWSPENDING a failed finishSecret left on AWSCURRENT, removed by someone meanwhile: "already done"', async () => {
+    const w = (world = await new World({ smTransport: 'sdk' }).init());
+    const token = await w.beginRotation();
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await w.invoke(step, token);
+    w.interceptor = (c) => (c.operation === 'connected_app.rotate' ? { when: 'before', error: 503 } : undefined);
+    await expect(w.invoke('finishSecret', token)).rejects.toThrow(/503/);
+    w.interceptor = undefined;
+    w.stytch.resetRequests();
+    const r = await recoverWithChangeAfterDecision(w, ['recover', '--secret-id', w.secretArn, '--yes'], async () => {
+      await w.sm.handle('UpdateSecretVersionStage', { SecretId: w.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token });
+    });
+    expect(r.err).toEqual([]);
+    expect(r.out).toContain(`  2. Remove AWSPENDING from version ${token}: already done`);
+    expect(w.snapshot().versions[token]!.stages).toEqual(['AWSCURRENT']);
+  });
+});
