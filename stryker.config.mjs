@@ -65,7 +65,7 @@ const GROUPS = {
   cli: {
     break: 90,
     mutate: ['cli/plan.ts', 'cli/commands/recover.ts'],
-    testFiles: ['cli/plan.test.ts', 'cli/diagnose.test.ts', 'cli/cli.test.ts', 'test/cli/recover.test.ts', 'test/cli/races.test.ts'],
+    testFiles: ['cli/plan.test.ts', 'cli/diagnose.test.ts', 'cli/cli.test.ts', 'test/cli/recover.test.ts', 'test/cli/recover-decisions.test.ts', 'test/cli/races.test.ts'],
   },
   // The function, in three groups of a few hundred mutants each: the steps and the failure policy,
   // the retirement sweep, and the handler (event validation, the budget and its reserve).

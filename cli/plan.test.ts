@@ -334,3 +334,77 @@ describe('Function: planRetirement', () => {
         }
   });
 });
+
+describe('Function: planRecovery, at the edges of its decisions', () => {
+  const explanation = (spec: StateSpec, code: string) => diagnose(snapshotOf(spec)).find((v) => v.code === code)!.fix.explanation;
+  const removePending = { kind: 'remove-pending', versionId: PEND_VERSION } as const;
+  const notCancelled = 'rotation-in-progress: not cancelled: Stytch has already made the pending secret current, so only finishing it keeps the secret.';
+
+  it('without options, leaves a rotation it could cancel alone: cancelling is only ever asked for', () => {
+    // Prepare
+    const spec: StateSpec = { cur: 'aaaa', S4: 'aaaa', N4: 'pppp', pending: 'pppp' };
+    const s = snapshotOf(spec);
+    // Act
+    const result = planRecovery(s, diagnose(s));
+    // Assess
+    expect(result).toEqual({ actions: [], notes: [`rotation-in-progress: left alone. ${explanation(spec, 'rotation-in-progress')}`] });
+  });
+
+  it('with --cancel-rotation, says why it does not cancel a rotation Stytch has already completed, and still completes the half-done one', () => {
+    expect(plan({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pending: 'aaaa' }, true)).toEqual({
+      actions: [{ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' }, removePending],
+      notes: [notCancelled],
+    });
+  });
+
+  it('with --cancel-rotation, never cancels when the pending secret is Stytch\'s current one, even if AWSCURRENT ends in the same four', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: null, pending: 'aaaa' }, true)).toEqual({ actions: [], notes: [notCancelled] });
+  });
+
+  it('cancels an orphan by AWSCURRENT\'s secret when the pending version is dead, and removes that label too', () => {
+    expect(plan({ cur: 'aaaa', S4: 'aaaa', N4: 'nnnn', pending: 'dddd' })).toEqual({
+      actions: [{ kind: 'cancel-at-stytch', nextLast4: 'nnnn', currentLast4: 'aaaa' }, removePending],
+      notes: [],
+    });
+  });
+
+  it('when Stytch\'s two last fours collide with AWSCURRENT\'s, never removes a pending version that may hold the secret it keeps', () => {
+    const spec: StateSpec = { cur: 'bbbb', S4: 'bbbb', N4: 'bbbb', pending: 'bbbb' };
+    expect(plan(spec)).toEqual({
+      actions: [{ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'bbbb' }],
+      notes: [`rotation-in-progress: left alone. ${explanation(spec, 'rotation-in-progress')}`],
+    });
+  });
+
+  it.each<[string, StateSpec['pending']]>([
+    ['a dead pending secret', 'dddd'],
+    ['a placeholder without a value', 'none'],
+    ['an invalid value', { invalid: 'client_secret is missing' }],
+  ])('the half-done verdict on its own removes only the pending version holding the secret it retires, not %s (that is its own verdict\'s action)', (_name, pending) => {
+    // Prepare
+    const s = snapshotOf({ cur: 'bbbb', S4: 'aaaa', N4: 'bbbb', pending });
+    const halfDone = diagnose(s).filter((v) => v.code === 'half-done');
+    // Act
+    const result = planRecovery(s, halfDone);
+    // Assess
+    expect(halfDone).toHaveLength(1);
+    expect(result).toEqual({ actions: [{ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: 'aaaa' }], notes: [] });
+  });
+
+  it('describes completing a rotation when Stytch reports no current secret to retire', () => {
+    expect(describeAction({ kind: 'complete-at-stytch', nextLast4: 'bbbb', retiredLast4: null })).toBe('Complete the rotation at Stytch (rotate): …bbbb becomes its only secret');
+  });
+});
+
+describe('Function: planRetirement, when Stytch reports no current secret', () => {
+  it('refuses under drift, naming "none" for Stytch\'s secret', () => {
+    expect(planRetirement(snapshotOf({ cur: 'aaaa', S4: null, N4: null }))).toEqual({
+      kind: 'refuse',
+      why: 'AWSCURRENT (…aaaa) is not a secret Stytch accepts (Stytch holds none): completing anything at Stytch could not make it work, so retire changes nothing.',
+    });
+  });
+
+  it('retires when Stytch\'s next secret is AWSCURRENT\'s, with nothing named as retired', () => {
+    expect(planRetirement(snapshotOf({ cur: 'aaaa', S4: null, N4: 'aaaa' }))).toEqual({ kind: 'retire', retiredLast4: null, keptLast4: 'aaaa', currentVersionId: CUR_VERSION, window: undefined });
+  });
+});

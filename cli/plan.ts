@@ -32,6 +32,7 @@ export interface RecoverOptions {
 
 const ORDER: Record<Action['kind'], number> = { 'promote-pending': 0, 'complete-at-stytch': 1, 'cancel-at-stytch': 2, 'remove-pending': 3 };
 
+// Stryker disable next-line ObjectLiteral: equivalent; without the field cancelRotation is undefined, which every use below treats as false.
 export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options: RecoverOptions = { cancelRotation: false }): RecoveryPlan {
   const actions: Action[] = [];
   const notes: string[] = [];
@@ -46,7 +47,12 @@ export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options:
     switch (verdict.code) {
       case 'drift': {
         const accepted = pendingAccepted(s);
-        if (accepted && s.pending && p4 !== undefined) {
+        if (
+          accepted &&
+          s.pending &&
+          // Stryker disable next-line ConditionalExpression: equivalent; pendingAccepted is set only when pendingLast4 is, so this only narrows the type.
+          p4 !== undefined
+        ) {
           add({ kind: 'promote-pending', versionId: s.pending.versionId, fromVersionId: s.current.versionId, last4: p4 });
           if (accepted === 'next') add({ kind: 'complete-at-stytch', nextLast4: p4, retiredLast4: S4 });
           add({ kind: 'remove-pending', versionId: s.pending.versionId });
@@ -60,14 +66,22 @@ export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options:
         // The failed finishSecret left AWSPENDING on the AWSCURRENT version; a successful rotation ends without it.
         if (s.pendingOnCurrent) add({ kind: 'remove-pending', versionId: s.current.versionId });
         // A pending version holding the secret this retires would be dead afterwards.
-        if (s.pending && p4 !== undefined && p4 === S4 && p4 !== cur4) add({ kind: 'remove-pending', versionId: s.pending.versionId });
+        if (s.pending && p4 === S4 && p4 !== cur4) add({ kind: 'remove-pending', versionId: s.pending.versionId });
         break;
       case 'orphan-next-secret': {
-        // After a drift's promotion of Stytch's current secret, AWSCURRENT is that secret: cancelling is safe then too.
-        const promoted = verdicts.some((v) => v.code === 'drift') && pendingAccepted(s) === 'current' ? p4 : undefined;
-        const effective = promoted ?? cur4;
-        if (N4 !== null && effective === S4) add({ kind: 'cancel-at-stytch', nextLast4: N4, currentLast4: effective });
-        else notes.push(`orphan-next-secret: left alone. ${verdict.fix.explanation}`);
+        // I: cancel only while AWSCURRENT is Stytch's current secret. After a drift's promotion of Stytch's current secret,
+        // AWSCURRENT is that secret: cancelling is safe then too. (Without a drift, an orphan means AWSCURRENT is Stytch's
+        // current secret already, and a pending secret Stytch holds as current ends in the same four.)
+        const effective = (pendingAccepted(s) === 'current' ? p4 : undefined) ?? cur4;
+        if (
+          // Stryker disable next-line ConditionalExpression: equivalent; the verdict is given only while Stytch has a next secret, so this only narrows the type.
+          N4 !== null &&
+          effective === S4
+        ) {
+          add({ kind: 'cancel-at-stytch', nextLast4: N4, currentLast4: effective });
+        } else {
+          notes.push(`orphan-next-secret: left alone. ${verdict.fix.explanation}`);
+        }
         break;
       }
       case 'dead-pending':
@@ -76,7 +90,7 @@ export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options:
         break;
       case 'rotation-in-progress':
         if (verdicts.some((v) => v.code === 'drift')) break; // finished by the drift's promotion above
-        if (options.cancelRotation && s.pending && p4 !== undefined && p4 === N4 && cur4 === S4) {
+        if (options.cancelRotation && s.pending && p4 === N4 && cur4 === S4) {
           add({ kind: 'cancel-at-stytch', nextLast4: p4, currentLast4: cur4 });
           add({ kind: 'remove-pending', versionId: s.pending.versionId });
         } else if (options.cancelRotation) {
@@ -90,11 +104,9 @@ export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options:
         notes.push(`binding-mismatch: recover --yes refuses to change anything until it is resolved. ${verdict.fix.explanation}`);
         break;
       case 'retirement-overdue':
-        notes.push(`retirement-overdue: left to retire (${verdict.fix.command ?? 'retire --yes'}), which retires the previous secret under the same checks as the sweep.`);
+        notes.push(`retirement-overdue: left to retire (${verdict.fix.command}), which retires the previous secret under the same checks as the sweep.`);
         break;
-      case 'overlap-window':
-      case 'consistent':
-        break;
+      // overlap-window and consistent: nothing to do.
     }
   }
   actions.sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
@@ -137,7 +149,7 @@ export function planRetirement(s: Snapshot): RetirePlan {
   if (mismatch) return { kind: 'refuse', why: `${mismatch}. retire acts only on the client the secret is bound to.` };
   const cur4 = s.current.value.last4;
   const { secretLast4: S4, nextSecretLast4: N4 } = s.stytch;
-  if (N4 !== null && N4 === cur4) {
+  if (N4 === cur4) {
     return { kind: 'retire', retiredLast4: S4, keptLast4: cur4, currentVersionId: s.current.versionId, window: overlapOf(s) };
   }
   if (cur4 !== S4) {
