@@ -546,6 +546,22 @@ describe('StateTable.acquire: who holds the lease (VI)', () => {
     expect(await h.item(clientPk(a))).toEqual({ ...boundClientItem(a, T0), ...leaseFields(late) });
   });
 
+  it('takes over, rather than reports, an expired lease it finds after losing a race for the write', async () => {
+    const expired = request(a, 'h1', T0 - 2 * MIN, { until: T0 - 1 });
+    await h.table.acquire(expired);
+    h.reset();
+    // The lease write loses to a concurrent one; by the read, what is there is an expired lease.
+    h.on({ op: 'UpdateItem', nth: 1, error: awsError('ConditionalCheckFailedException') });
+
+    expect(await h.table.acquire(request(a, 'h2', T0))).toEqual({
+      kind: 'acquired',
+      previous: record(a, { binding: a, boundAt: iso(T0 - 2 * MIN), lease: leaseOf(expired) }),
+      tookOverExpired: leaseOf(expired),
+      bound: false,
+    });
+    expect(h.calls).toEqual(['UpdateItem ConditionalCheckFailedException', 'GetItem ok', 'UpdateItem ok']);
+  });
+
   it('finds its own lease when the SDK retried a write that had taken effect: acquired, not held', async () => {
     const mine = request(a, 'h1', T0);
     await h.table.acquire(mine);
