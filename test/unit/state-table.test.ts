@@ -808,6 +808,18 @@ describe('StateTable.acquire: which binding wins (VII)', () => {
     expect(await h.items()).toEqual({ [clientPk(a)]: leaseOnlyItem(a, op), [secretPk(a)]: secretItemOf(a, T0) });
   });
 
+  it('binds on the next look when the lease-only item that blocked the client side is gone by the read', async () => {
+    const op = request(a, 'op', T0 - MIN, { bind: false });
+    h.on({ op: 'UpdateItem', nth: 2, act: () => h.put(leaseOnlyItem(a, op)) });
+    // The operator gives its lease back (deleting the item) between the failed write and the read.
+    h.on({ op: 'GetItem', nth: 2, act: () => dynamo.handle('DeleteItem', { TableName: h.tableName, Key: { pk: S(clientPk(a)) } }) });
+
+    expect(await h.table.acquire(request(a, 'h1', T0))).toEqual({ kind: 'acquired', previous: undefined, tookOverExpired: undefined, bound: true });
+
+    expect(h.calls).toEqual([...FIRST_BIND_CALLS.slice(0, 3), 'UpdateItem ConditionalCheckFailedException', 'GetItem no item', ...FIRST_BIND_CALLS.slice(0, 2), 'PutItem ConditionalCheckFailedException', 'GetItem ok', 'UpdateItem ok']);
+    expect(await h.items()).toEqual({ [clientPk(a)]: { ...boundClientItem(a, T0), ...leaseFields(request(a, 'h1', T0)) }, [secretPk(a)]: secretItemOf(a, T0) });
+  });
+
   it("leaves a secret side a twin wrote, even when the client went to another secret meanwhile: it undoes only its own", async () => {
     const b = binding('b', 'client-x');
     // The twin wrote the same secret side at the same instant, then stopped.
