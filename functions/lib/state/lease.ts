@@ -55,7 +55,7 @@ export class HeldLease {
     /** The client's record just before the lease was taken: fresh, read under no one else's lease. */
     readonly previous: ClientRecord | undefined,
     /** Someone else held the lease while this caller asked for it (it waited, or took over an expired one). */
-    readonly contended = false,
+    readonly contended: boolean,
   ) {}
 
   /**

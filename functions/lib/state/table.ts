@@ -235,7 +235,8 @@ export class StateTable {
         }),
       );
       for (const item of out.Items ?? []) {
-        if (str(item, 'pk')?.startsWith('client#')) yield toClientRecord(item);
+        // Every item has pk, the table's partition key (String).
+        if (str(item, 'pk')!.startsWith('client#')) yield toClientRecord(item);
       }
       start = out.LastEvaluatedKey;
     } while (start);
@@ -289,7 +290,7 @@ export class StateTable {
     const values: Item = { ':holder': S(holder) };
     if (retirement === null) remove.push(...RETIREMENT_ATTRIBUTES);
     if (retirement) Object.assign(values, retirementValues(retirement, set));
-    let after: Item | undefined;
+    let after: Item;
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
@@ -301,7 +302,8 @@ export class StateTable {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      after = out.Attributes;
+      // The condition (lease_holder = :holder) needs the item, so ALL_NEW always returns it.
+      after = out.Attributes!;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       // Lost only if another holder took it over: a retried give-back whose first answer was lost finds its
@@ -313,7 +315,7 @@ export class StateTable {
     }
     // An item that held nothing but this lease goes away with it (bound items, clients an
     // administrator set free, and those that still owe a retirement, stay).
-    if (after && !after.secret_arn && !after.retire_due && !after.unbound_at) {
+    if (!after.secret_arn && !after.retire_due && !after.unbound_at) {
       await this.client
         .send(
           new DeleteItemCommand({
@@ -463,8 +465,9 @@ export class StateTable {
           ReturnValues: 'ALL_OLD',
         }),
       );
-      const previous = out.Attributes ? toClientRecord(out.Attributes) : undefined;
-      return { kind: 'acquired', previous, tookOverExpired: previous?.lease, bound: false };
+      // The condition (secret_arn = :arn) needs the item, so ALL_OLD always returns it.
+      const previous = toClientRecord(out.Attributes!);
+      return { kind: 'acquired', previous, tookOverExpired: previous.lease, bound: false };
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;
