@@ -304,9 +304,10 @@ async function deleteOwn(r: ProjectRotation, m: ManagementApi, secretId: string,
  * reported, never deleted by guesswork (another team may have created it).
  */
 async function settleEarlierCreation(r: ProjectRotation, m: ManagementApi): Promise<void> {
-  const earlier = r.lease!.previous?.created;
-  if (!earlier) return;
-  const held = new Set([r.cur.secret_id, r.lease!.previous?.retirement?.previousSecretId]);
+  const previous = r.lease!.previous;
+  if (!previous?.created) return;
+  const earlier = previous.created;
+  const held = new Set([r.cur.secret_id, previous.retirement?.previousSecretId]);
   if (earlier.secretId !== undefined) {
     if (held.has(earlier.secretId) || (await heldByVersion(r, earlier))) return;
     const outcome = await m.delete(r.env, earlier.secretId);
