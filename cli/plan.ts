@@ -86,7 +86,8 @@ export function planRecovery(s: Snapshot, verdicts: readonly Verdict[], options:
       }
       case 'dead-pending':
       case 'pending-without-value':
-        if (s.pending) add({ kind: 'remove-pending', versionId: s.pending.versionId });
+        // diagnose gives these two verdicts only about a pending version.
+        add({ kind: 'remove-pending', versionId: s.pending!.versionId });
         break;
       case 'rotation-in-progress':
         if (verdicts.some((v) => v.code === 'drift')) break; // finished by the drift's promotion above
