@@ -103,6 +103,8 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
     return 'already-current';
   }
   const binding = await bindingOf(r);
+  // III: only finishSecret, on a version not yet AWSCURRENT, records the previous secret's retirement as it takes the lease.
+  const recordsIntent = event.Step === 'finishSecret' && !r.alreadyCurrent;
 
   // VI: every decision below is taken, and carried out, under the client's lease. VII: taking it binds
   // an unbound secret, in its configuration test too (RotateImmediately=false): that changes nothing at
@@ -117,7 +119,7 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
         holder: deps.lease.holder,
         what: `${event.Step} of version ${r.token}`,
         until: deps.lease.until,
-        retirement: event.Step === 'finishSecret' && !r.alreadyCurrent ? retirementIntent(r) : undefined,
+        retirement: recordsIntent ? retirementIntent(r) : undefined,
       },
       { waitUntil: deps.lease.waitUntil, clock: deps.lease.clock, onEvent: (e) => leaseEvent(r, e) },
     ),
@@ -129,7 +131,7 @@ export async function runStep(event: RotationEvent, deps: RotationDeps): Promise
     // finishSecret's retirement intent is void unless AWSCURRENT moved (kept when that is unknown: III):
     // the record it replaced comes back (a window still open must not be lost to a failed finishSecret).
     // A createSecret that failed leaves the record alone.
-    const voidIntent = event.Step === 'finishSecret' && !r.alreadyCurrent && !r.moveUnknown;
+    const voidIntent = recordsIntent && !r.moveUnknown;
     await giveBack(r, r.retirement !== undefined ? r.retirement : voidIntent ? (r.lease!.previous?.retirement ?? null) : undefined);
     throw error;
   }
