@@ -82,7 +82,8 @@ const GROUPS = {
     testFiles: CLI_SUITES,
   },
   recover: {
-    break: 90,
+    // First full run: 93.9 (16 survived, 2 uncovered); the floor, raised as survivors are killed.
+    break: 93,
     mutate: ['cli/commands/recover.ts'],
     testFiles: CLI_SUITES,
   },
