@@ -102,7 +102,13 @@ const MUTANTS: Mutant[] = [
   },
   {
     name: 'startRotation cancels a next secret that is already AWSCURRENT',
-    edits: [{ file: ROTATION, search: 'if (state.nextSecretLast4 !== null && state.nextSecretLast4 === last4(r.cur)) {', replace: 'if (false) {' }],
+    edits: [
+      {
+        file: ROTATION,
+        search: "  if (state.nextSecretLast4 === last4(r.cur)) {\n    // AWSCURRENT is Stytch's next secret",
+        replace: "  if (false) {\n    // AWSCURRENT is Stytch's next secret",
+      },
+    ],
     hunts: FAILURE_POLICY,
   },
   {
@@ -261,12 +267,16 @@ const MUTANTS: Mutant[] = [
   },
   {
     name: 'the sweep retires before the window ends (no due check under the lease)',
-    edits: [{ file: SWEEP, search: "if (!due || due.dueAt > deps.lease.clock.now()) return 'not-due';", replace: "if (!due) return 'not-due';" }],
+    edits: [{ file: SWEEP, search: "if (!now?.retirement || now.retirement.dueAt > deps.lease.clock.now()) return 'not-due';", replace: "if (!now?.retirement) return 'not-due';" }],
     hunts: ['window properties'],
   },
   {
     name: 'the sweep decides on the record its scan read, not the one under the lease',
-    edits: [{ file: SWEEP, search: '    const due = lease.previous?.retirement;', replace: '    const due = record.retirement;' }],
+    edits: [
+      { file: SWEEP, search: 'outcome = await retireOne(binding, deps)', replace: 'outcome = await retireOne(binding, deps, retirement)' },
+      { file: SWEEP, search: 'async function retireOne(binding: Binding, deps: SweepDeps): Promise<Outcome> {', replace: 'async function retireOne(binding: Binding, deps: SweepDeps, scanned?: Retirement): Promise<Outcome> {' },
+      { file: SWEEP, search: '    const now = lease.previous;', replace: '    const now = lease.previous && { ...lease.previous, retirement: scanned };' },
+    ],
     hunts: ['window properties'],
   },
   {
@@ -279,8 +289,8 @@ const MUTANTS: Mutant[] = [
     edits: [
       {
         file: ROTATION,
-        search: 'if (state.nextSecretLast4 !== null && state.nextSecretLast4 === last4(r.cur)) {',
-        replace: 'if (state.nextSecretLast4 !== null && state.nextSecretLast4 === last4(r.cur) && !r.lease?.previous?.retirement) {',
+        search: "  if (state.nextSecretLast4 === last4(r.cur)) {\n    // AWSCURRENT is Stytch's next secret",
+        replace: "  if (state.nextSecretLast4 === last4(r.cur) && !r.lease!.previous?.retirement) {\n    // AWSCURRENT is Stytch's next secret",
       },
     ],
     hunts: ['window properties'],
@@ -305,7 +315,7 @@ const MUTANTS: Mutant[] = [
     edits: [
       {
         file: ROTATION,
-        search: "        retirement: event.Step === 'finishSecret' && !r.alreadyCurrent ? retirementIntent(r) : undefined,",
+        search: '        retirement: recordsIntent ? retirementIntent(r) : undefined,',
         replace: '        retirement: undefined,',
       },
     ],
