@@ -176,6 +176,9 @@ type Decision =
   | { kind: 'clear'; why: string; level: 'info' | 'warn' | 'error' }
   | { kind: 'defer'; why: string };
 
+// Stryker disable next-line StringLiteral: 'clear' is the kind retireOne tests for neither 'defer' nor 'retire': any other string takes the same path
+const clearing = (level: 'info' | 'warn' | 'error', why: string): Decision => ({ kind: 'clear', level, why });
+
 async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promise<Decision> {
   // One read: AWSCURRENT's value (the sweep's round trips bound how many secrets one sweep retires).
   const secret = await deps.store.getCurrentVersion(binding.secretArn);
@@ -187,12 +190,7 @@ async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promi
     };
   }
   if (secret.state !== 'current') {
-    return {
-      // Stryker disable next-line StringLiteral: 'clear' is the kind retireOne tests for neither 'defer' nor 'retire': any other string takes the same path
-      kind: 'clear',
-      level: 'error',
-      why: `Not retired: the secret no longer exists, so AWSCURRENT cannot be checked; Stytch may still accept the previous secret (…${due.previousLast4}) of client ${binding.clientId}: retire it in the Stytch dashboard`,
-    };
+    return clearing('error', `Not retired: the secret no longer exists, so AWSCURRENT cannot be checked; Stytch may still accept the previous secret (…${due.previousLast4}) of client ${binding.clientId}: retire it in the Stytch dashboard`);
   }
   const fix = 'It must be JSON with client_id and client_secret; fix it with aws secretsmanager put-secret-value.';
   const cur = parseSecretJson(rotatedSecretSchema, secret.value, `The AWSCURRENT value of secret ${secret.name}`, fix);
@@ -208,29 +206,14 @@ async function decide(binding: Binding, due: Retirement, deps: SweepDeps): Promi
   const { secretLast4: S4, nextSecretLast4: N4 } = state;
 
   if (S4 !== due.previousLast4 && N4 !== due.previousLast4) {
-    return {
-      // Stryker disable next-line StringLiteral: 'clear' is the kind retireOne tests for neither 'defer' nor 'retire': any other string takes the same path
-      kind: 'clear',
-      level: 'info',
-      why: 'Nothing to retire: Stytch no longer accepts the previous secret (a newer rotation or Stytch completed it)',
-    };
+    return clearing('info', 'Nothing to retire: Stytch no longer accepts the previous secret (a newer rotation or Stytch completed it)');
   }
   if (N4 === last4(cur) && S4 === due.previousLast4) {
     // I: rotate only ever makes Stytch's next secret, which is AWSCURRENT's, its only one.
     return { kind: 'retire', stytch, clientId: cur.client_id, currentLast4: last4(cur) };
   }
   if (secret.versionId === due.previousVersionId) {
-    return {
-      // Stryker disable next-line StringLiteral: 'clear' is the kind retireOne tests for neither 'defer' nor 'retire': any other string takes the same path
-      kind: 'clear',
-      level: 'info',
-      why: `Nothing to retire: the rotation that recorded this retirement never moved AWSCURRENT (it ended before), so its previous secret is still AWSCURRENT`,
-    };
+    return clearing('info', `Nothing to retire: the rotation that recorded this retirement never moved AWSCURRENT (it ended before), so its previous secret is still AWSCURRENT`);
   }
-  return {
-    // Stryker disable next-line StringLiteral: 'clear' is the kind retireOne tests for neither 'defer' nor 'retire': any other string takes the same path
-    kind: 'clear',
-    level: 'warn',
-    why: `Not retired: AWSCURRENT (…${last4(cur)}) is not Stytch's next secret any more (Stytch holds …${S4 ?? 'none'}, next …${N4 ?? 'none'}), so completing the rotation could break it; AWSCURRENT was changed outside this function`,
-  };
+  return clearing('warn', `Not retired: AWSCURRENT (…${last4(cur)}) is not Stytch's next secret any more (Stytch holds …${S4 ?? 'none'}, next …${N4 ?? 'none'}), so completing the rotation could break it; AWSCURRENT was changed outside this function`);
 }
