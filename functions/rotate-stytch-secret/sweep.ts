@@ -99,6 +99,20 @@ function unbound(clientId: string, previousLast4: string | undefined, deps: Swee
   return 'deferred';
 }
 
+/**
+ * VII: the lease refused the binding the scan read, so an administrator bound the client again since (to another
+ * secret, or through other credentials). Nothing was taken; the next sweep reads the new binding and decides on it.
+ */
+function rebound(scanned: Binding, refusal: BindingError, deps: SweepDeps): 'deferred' {
+  deps.metrics.count('RetirementDeferred');
+  deps.logger.warn('The client was bound again since the sweep read the state table: its retirement waits for the next sweep, which decides on its binding then', {
+    clientId: scanned.clientId,
+    secretArn: scanned.secretArn,
+    reason: refusal.message,
+  });
+  return 'deferred';
+}
+
 /** One client, bound when the scan saw it: under its lease, retire the previous secret if, and only if, that leaves AWSCURRENT's secret working. */
 async function retireOne(binding: Binding, deps: SweepDeps): Promise<Outcome> {
   let lease: HeldLease;
@@ -109,6 +123,7 @@ async function retireOne(binding: Binding, deps: SweepDeps): Promise<Outcome> {
       { waitUntil: 0, clock: deps.lease.clock },
     );
   } catch (error) {
+    if (error instanceof BindingError) return rebound(binding, error, deps);
     if (!(error instanceof LeaseBusyError)) throw error;
     deps.metrics.count('RetirementDeferred');
     deps.logger.info('A step holds the lease on this client: its retirement waits for the next sweep', { secretArn: binding.secretArn });

@@ -352,6 +352,51 @@ describe('The sweep: a client no secret is bound to any more', () => {
   });
 });
 
+describe('The sweep: a client bound to another secret after its scan (VII)', () => {
+  it('defers, asking Stytch nothing, and the next sweep decides on the secret the client is bound to now', async () => {
+    await make();
+    const old = world.client.client_secret;
+    await rotate();
+    const current = world.currentSecret();
+    // A second secret holding the client's AWSCURRENT secret, as an administrator moving consumers to it would make.
+    const { ARN: second } = (await world.sm.handle('CreateSecret', {
+      Name: 'demo/stytch-client-moved',
+      ClientRequestToken: randomUUID(),
+      SecretString: JSON.stringify({ client_id: world.client.client_id, client_secret: current }),
+    })) as { ARN: string };
+    world.advance(2 * HOUR_MS);
+    const scan = world.pause((c) => c.operation === 'Scan', 'after');
+    const sweep = world.sweep();
+    await scan.reached;
+    const bound = await cliInWorld(world, ['bind', '--secret-id', second, '--client-id', world.client.client_id, '--yes']);
+    expect(bound.code).toBe(0);
+    world.stytch.resetRequests();
+    scan.release();
+    await sweep;
+    expect(lastResult()).toEqual(counts({ due: 1, deferred: 1 }));
+    expect(world.metricCounts().RetirementDeferred).toBe(1);
+    expect(logged('The client was bound again since the sweep read the state table: its retirement waits for the next sweep, which decides on its binding then')).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        clientId: world.client.client_id,
+        secretArn: world.secretArn,
+        reason: expect.stringContaining(`is bound to another secret (${second})`),
+      }),
+    ]);
+    expect(world.stytchCalls()).toEqual([]);
+    expect(accepted(old)).toBe(true);
+    const item = await itemOf(world.client.client_id);
+    expect(item?.retire_due).toBeDefined();
+    expect(item?.lease_holder).toBeUndefined();
+
+    // The next sweep reads the new binding, and retires through the second secret, whose AWSCURRENT is Stytch's next.
+    await world.sweep();
+    expect(lastResult()).toEqual(counts({ due: 1, retired: 1 }));
+    expect(accepted(old)).toBe(false);
+    expect(accepted(current)).toBe(true);
+  });
+});
+
 describe('The sweep: what Stytch and AWSCURRENT say', () => {
   it('clears, at info level, a retirement Stytch already completed, asking only for its state', async () => {
     await make();
