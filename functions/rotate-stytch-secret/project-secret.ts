@@ -336,18 +336,19 @@ async function reportUnheld(r: ProjectRotation, m: ManagementApi, at: number, al
 }
 
 /**
- * The recorded version still holds the secret under some label (an unfinished rotation's AWSPENDING, say).
- * This step's own version has no value under its lease (or createSecret would have resumed): it holds nothing.
+ * The recorded version still holds the secret (an unfinished rotation's AWSPENDING, say). This step's own
+ * version has no value under its lease (or createSecret would have resumed): it holds nothing. A read that
+ * fails is not an answer: it throws, and the secret is kept until a read says (II).
  */
 async function heldByVersion(r: ProjectRotation, created: CreatedSecret): Promise<boolean> {
-  const text = await r.deps.store.getVersion(r.arn, created.versionId).catch(() => undefined);
-  let held = false;
+  const text = await r.deps.store.getVersion(r.arn, created.versionId);
+  if (text === undefined) return false;
   try {
-    held = (JSON.parse(text!) as { secret_id?: unknown }).secret_id === created.secretId;
+    return (JSON.parse(text) as { secret_id?: unknown }).secret_id === created.secretId;
   } catch {
-    // No value (or a read that failed) makes JSON.parse throw, as text that is not JSON does: held by nothing.
+    // Text that is not JSON (written outside this function) holds no secret id.
+    return false;
   }
-  return held;
 }
 
 const shown = (s: ProjectSecretInfo) => ({ secretId: s.secretId, last4: s.last4, createdAt: s.createdAt, usedAt: s.usedAt });

@@ -517,6 +517,40 @@ describe('Project secret: what an earlier attempt left (II)', () => {
     expect(mutations()).toEqual(['secrets.create', 'secrets.create']);
   });
 
+  it('keeps a recorded secret while the version that may hold it cannot be read, and decides once it can', async () => {
+    await make();
+    const first = await world.beginRotation();
+    // The put lands, but the record of the creation is never cleared (the state table refuses every write after it).
+    let put = false;
+    world.interceptor = (c) => {
+      if (c.operation === 'PutSecretValue') put = true;
+      return put && c.service === 'dynamodb' && c.operation === 'UpdateItem' ? { when: 'before', error: 'InternalServiceError' } : undefined;
+    };
+    await world.invoke('createSecret', first).catch(() => undefined);
+    world.interceptor = undefined;
+    const held = pending()!.secret_id;
+    expect(str(await world.stateItem(), 'created_secret_id')).toBe(held);
+    await abandon(first);
+    world.advance(HOUR);
+    const second = await world.beginRotation();
+    // In a new container (nothing cached), the next createSecret's fourth read of Secrets Manager is of the recorded version
+    // (after AWSCURRENT, its own version, and AWSCURRENT again under the lease): it fails.
+    world.newContainer();
+    const id = world.invocations.length;
+    let reads = 0;
+    world.interceptor = (c) => (c.invocation === id && c.operation === 'GetSecretValue' && ++reads === 4 ? { when: 'before', error: 'InternalServiceError' } : undefined);
+    const error = await fail(world.invoke('createSecret', second));
+    world.interceptor = undefined;
+    expect(error?.name).toBe('InternalServiceError');
+    expect(secretsAtStytch()).toContain(held);
+    expect(mutations()).toEqual(['secrets.create']);
+    // Retried, it reads the version, which holds the secret: kept.
+    await world.invoke('createSecret', second);
+    expect(secretsAtStytch()).toContain(held);
+    expect(metric('OrphanRepaired')).toBe(0);
+    expect(mutations()).toEqual(['secrets.create', 'secrets.create']);
+  });
+
   it('deletes a recorded secret whose version never got a value, as the newer rotation starts', async () => {
     await make();
     const { token, orphan } = await leftBehind();
