@@ -309,7 +309,19 @@ async function settleEarlierCreation(r: ProjectRotation, m: ManagementApi): Prom
   const earlier = previous.created;
   const held = new Set([r.cur.secret_id, previous.retirement?.previousSecretId]);
   if (earlier.secretId !== undefined) {
-    if (held.has(earlier.secretId) || (await heldByVersion(r, earlier))) return;
+    if (held.has(earlier.secretId)) return;
+    const holds = await heldByVersion(r, earlier);
+    if (holds === true) return;
+    if (holds !== false) {
+      // II: a version that will never be readable (its KMS key disabled, access taken away) is not "no value": the secret is
+      // reported and kept, and this rotation goes on (its own creation replaces the record, so this one is named here).
+      r.deps.metrics.count('OrphanProjectSecret');
+      r.deps.logger.error(
+        'An interrupted attempt stored a project secret in a version that cannot be read: it was not deleted. Delete it at Stytch if no one uses it',
+        { orphanSecretId: earlier.secretId, versionId: earlier.versionId, error: summary(holds.unreadable) },
+      );
+      return;
+    }
     const outcome = await m.delete(r.env, earlier.secretId);
     r.deps.metrics.count('OrphanRepaired');
     r.deps.logger.warn('Deleted a project secret an interrupted attempt created and never stored', { orphanSecretId: earlier.secretId, outcome });
@@ -338,10 +350,17 @@ async function reportUnheld(r: ProjectRotation, m: ManagementApi, at: number, al
 /**
  * The recorded version still holds the secret (an unfinished rotation's AWSPENDING, say). This step's own
  * version has no value under its lease (or createSecret would have resumed): it holds nothing. A read that
- * fails is not an answer: it throws, and the secret is kept until a read says (II).
+ * fails is no answer (II): a transient failure fails the step, so a retry reads again; one a retry will not
+ * fix is returned, for the caller to report.
  */
-async function heldByVersion(r: ProjectRotation, created: CreatedSecret): Promise<boolean> {
-  const text = await r.deps.store.getVersion(r.arn, created.versionId);
+async function heldByVersion(r: ProjectRotation, created: CreatedSecret): Promise<boolean | { unreadable: unknown }> {
+  let text: string | undefined;
+  try {
+    text = await r.deps.store.getVersion(r.arn, created.versionId);
+  } catch (error) {
+    if (isTransient(error)) throw error;
+    return { unreadable: error };
+  }
   if (text === undefined) return false;
   try {
     return (JSON.parse(text) as { secret_id?: unknown }).secret_id === created.secretId;

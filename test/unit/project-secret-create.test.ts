@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { GetSecretValueCommand, InternalServiceError } from '@aws-sdk/client-secrets-manager';
+import { DecryptionFailure, GetSecretValueCommand, InternalServiceError } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidInputError, StytchApiError, TransientError } from '../../functions/lib/errors.js';
 import { SECRET_VALUE_LIMIT_BYTES } from '../../functions/lib/secret-json.js';
@@ -549,6 +549,34 @@ describe('Project secret: what an earlier attempt left (II)', () => {
     expect(secretsAtStytch()).toContain(held);
     expect(metric('OrphanRepaired')).toBe(0);
     expect(mutations()).toEqual(['secrets.create', 'secrets.create']);
+  });
+
+  it('keeps and reports a recorded secret whose version can never be read again, and the rotation goes on', async () => {
+    await make();
+    const first = await world.beginRotation();
+    await world.invoke('createSecret', first);
+    const held = pending()!.secret_id;
+    await abandon(first);
+    // The secret's KMS key changed and the old one was disabled: a version no label holds was never re-encrypted.
+    const read = SecretStore.prototype.getVersion;
+    vi.spyOn(SecretStore.prototype, 'getVersion').mockImplementation(async function (this: SecretStore, arn, versionId, opts) {
+      if (versionId === first) throw new DecryptionFailure({ message: "Secrets Manager can't decrypt the protected secret text using the provided KMS key.", $metadata: {} });
+      return await read.call(this, arn, versionId, opts);
+    });
+    world.newContainer();
+    world.advance(HOUR);
+    const second = await world.beginRotation();
+    await world.invoke('createSecret', second);
+    vi.restoreAllMocks();
+    expect(secretsAtStytch()).toContain(held);
+    expect(metric('OrphanProjectSecret')).toBe(1);
+    expect(metric('OrphanRepaired')).toBe(0);
+    expect(logged('An interrupted attempt stored a project secret in a version that cannot be read: it was not deleted. Delete it at Stytch if no one uses it')).toEqual([
+      expect.objectContaining({ level: 'ERROR', orphanSecretId: held, versionId: first, error: expect.objectContaining({ name: 'DecryptionFailure' }) }),
+    ]);
+    // The rotation went on: its own secret is pending, and the record now names its creation.
+    expect(pending()!.secret_id).not.toBe(held);
+    expect(str(await world.stateItem(), 'created_version')).toBe(second);
   });
 
   it('deletes a recorded secret whose version never got a value, as the newer rotation starts', async () => {
