@@ -681,21 +681,35 @@ describe('StateTable.acquire: who holds the lease (VI)', () => {
     expect(await h.table.checkBinding(m2m)).toBe('bound');
   });
 
-  it('takes the lease for a value that names no kind as a Connected App client', async () => {
-    await h.table.acquire(request(a, 'h1', T0 - 2 * MIN));
-    await h.table.release(a, 'h1');
+  it('takes the lease for a caller that knows no kind (read from an item written before kinds were) without checking or recording one', async () => {
+    // The sweep's binding comes from the item: an M2M client's item without client_kind must not become a Connected App's.
+    const legacy = binding('a', 'client-x', { kind: undefined });
+    const { client_kind: _dropped, ...withoutKind } = boundClientItem(legacy, T0 - MIN);
+    await h.put(withoutKind);
+    await h.put(secretItemOf(legacy, T0 - MIN));
     h.reset();
-
-    const noKind = binding('a', 'client-x', { kind: undefined });
-    await h.table.acquire(request(noKind, 'h2', T0));
+    await h.table.acquire(request(legacy, 'sweep', T0, { bind: false }));
     expect(h.calls).toEqual(['UpdateItem ok']);
-    expect((await h.item(clientPk(a)))?.client_kind).toEqual(S('connected_app'));
+    expect(await h.item(clientPk(a))).toEqual({ ...withoutKind, ...leaseFields(request(legacy, 'sweep', T0)) });
+    await h.table.release(a, 'sweep');
 
-    // A value that names another kind is refused.
-    await h.table.release(a, 'h2');
-    const error = await caught(h.table.acquire(request(binding('a', 'client-x', { kind: 'm2m' }), 'h3', T0)));
+    // The first step that knows the kind records it, whichever it is.
+    const m2m = binding('a', 'client-x', { kind: 'm2m' });
+    await h.table.acquire(request(m2m, 'h1', T0));
+    expect((await h.item(clientPk(a)))?.client_kind).toEqual(S('m2m'));
+    await h.table.release(a, 'h1');
+
+    // An item that records a kind leases to a caller that knows none in one write, and keeps its kind.
+    h.reset();
+    await h.table.acquire(request(legacy, 'sweep', T0, { bind: false }));
+    expect(h.calls).toEqual(['UpdateItem ok']);
+    expect((await h.item(clientPk(a)))?.client_kind).toEqual(S('m2m'));
+    await h.table.release(a, 'sweep');
+
+    // A value that names another kind than the one recorded is refused.
+    const error = await caught(h.table.acquire(request(binding('a', 'client-x', { kind: 'connected_app' }), 'h3', T0)));
     expect(error.message).toBe(
-      `Secret ${a.secretArn} is bound to connected_app client client-x, but its value makes it a m2m client (client_kind); nothing was changed. ` +
+      `Secret ${a.secretArn} is bound to m2m client client-x, but its value makes it a connected_app client (client_kind); nothing was changed. ` +
         `Restore client_kind in the value, or rebind. ${REBIND_FIX}`,
     );
   });

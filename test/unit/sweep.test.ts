@@ -397,6 +397,22 @@ describe('The sweep: a client bound to another secret after its scan (VII)', () 
   });
 });
 
+describe('The sweep: an M2M client whose item was written before kinds were recorded (VII)', () => {
+  it('retires without recording a kind, so the next rotation of the M2M secret still runs', async () => {
+    await make({ kind: 'm2m' });
+    const old = world.client.client_secret;
+    await rotate();
+    await world.dynamo.handle('UpdateItem', { TableName: STATE_TABLE, Key: clientKey(world.client.client_id), UpdateExpression: 'REMOVE client_kind' });
+    world.advance(2 * HOUR_MS);
+    await world.sweep();
+    expect(lastResult()).toEqual(counts({ due: 1, retired: 1 }));
+    expect(accepted(old)).toBe(false);
+    expect((await itemOf(world.client.client_id))?.client_kind).toBeUndefined();
+    await rotate();
+    expect((await itemOf(world.client.client_id))?.client_kind).toEqual({ S: 'm2m' });
+  });
+});
+
 describe('The sweep: what Stytch and AWSCURRENT say', () => {
   it('clears, at info level, a retirement Stytch already completed, asking only for its state', async () => {
     await make();

@@ -439,14 +439,13 @@ export class StateTable {
   /** The happy path: one conditional write on a bound client item. */
   private async tryTake(request: LeaseRequest): Promise<AcquireResult | undefined> {
     const { binding } = request;
-    const set = ['lease_holder = :holder', 'lease_until = :until', 'lease_what = :what', 'client_kind = :k'];
+    const set = ['lease_holder = :holder', 'lease_until = :until', 'lease_what = :what'];
     const values: Item = {
       ':holder': S(request.holder),
       ':until': N(request.until),
       ':what': S(request.what),
       ':now': N(request.now),
       ':arn': S(binding.secretArn),
-      ':k': S(binding.kind ?? 'connected_app'),
     };
     if (request.retirement) Object.assign(values, retirementValues(request.retirement, set));
     let credentials = 'attribute_not_exists(credentials_secret_id)';
@@ -454,13 +453,21 @@ export class StateTable {
       credentials = 'credentials_secret_id = :creds';
       values[':creds'] = S(binding.credentialsSecretId);
     }
+    // VII: the kind is recorded on an item written before kinds were, by a caller that knows it (a step, from the value).
+    // A caller that read the binding from such an item (the sweep, the CLI) knows none: it neither checks nor records one.
+    let kind = '';
+    if (binding.kind !== undefined) {
+      kind = ' AND (client_kind = :k OR attribute_not_exists(client_kind))';
+      set.push('client_kind = :k');
+      values[':k'] = S(binding.kind);
+    }
     try {
       const out = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { pk: S(clientKey(binding)) },
           UpdateExpression: `SET ${set.join(', ')}`,
-          ConditionExpression: `secret_arn = :arn AND (client_kind = :k OR attribute_not_exists(client_kind)) AND ${credentials} AND (attribute_not_exists(lease_until) OR lease_until < :now)`,
+          ConditionExpression: `secret_arn = :arn${kind} AND ${credentials} AND (attribute_not_exists(lease_until) OR lease_until < :now)`,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_OLD',
         }),
