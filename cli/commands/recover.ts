@@ -6,7 +6,7 @@ import type { ClientProvider } from '../../functions/lib/stytch/index.js';
 import { COMMON_HELP, parseCommand } from '../args.js';
 import { Connection } from '../context.js';
 import { refuseProjectSecret } from './project-status.js';
-import { bindingMismatch, commands, credentialsLabel, diagnose, isoTime, overlapOf, pendingAccepted, pendingLast4, type CommandStyle, type ExitCode } from '../diagnose.js';
+import { bindingMismatch, commands, credentialsLabel, diagnose, isoTime, overlapOf, pendingAccepted, type CommandStyle, type ExitCode } from '../diagnose.js';
 import type { CommandContext } from '../io.js';
 import { describeAction, planRecovery, type Action } from '../plan.js';
 import { renderStatus, renderVerdict, statusJson } from '../render.js';
@@ -157,7 +157,8 @@ async function apply(
 
   switch (action.kind) {
     case 'promote-pending': {
-      if (now.current.versionId !== action.fromVersionId || now.pending?.versionId !== action.versionId || pendingLast4(now) !== action.last4) {
+      // The same two versions hold the same values (a version's value never changes), so the same secret …last4.
+      if (now.current.versionId !== action.fromVersionId || now.pending?.versionId !== action.versionId) {
         throw new StateChanged('the AWSCURRENT or AWSPENDING version changed since it was read.');
       }
       // I: never move AWSCURRENT to a secret Stytch does not accept.
@@ -165,7 +166,6 @@ async function apply(
       if (stytch.probe) {
         // Stryker disable next-line StringLiteral: equivalent; it names the value only in a parse error, and the snapshot above has just parsed this same version, whose value never changes.
         const pending = await connection.readSecret(now.arn, action.versionId, `The AWSPENDING value of secret ${now.name}`);
-        // Stryker disable next-line StringLiteral: equivalent; unreachable message, a version's value never goes away once the snapshot above has read it.
         if (!pending) throw new StateChanged('the pending version has no value any more.');
         try {
           await stytch.probe(clientId, pending.client_secret);
@@ -197,7 +197,8 @@ async function apply(
       if (N4 === null) return 'already done';
       // I: never cancel while AWSCURRENT is anything but Stytch's current secret (a rotation may have moved it meanwhile).
       if (N4 !== action.nextLast4 || S4 !== action.currentLast4 || now.current.value.last4 !== action.currentLast4) {
-        throw new StateChanged(`Stytch's secrets (…${S4 ?? 'none'}, next ${N4 ? `…${N4}` : 'none'}) or AWSCURRENT (…${now.current.value.last4}) changed.`);
+        // Past 'already done', Stytch has a next secret, so a current one too.
+        throw new StateChanged(`Stytch's secrets (…${S4}, next …${N4}) or AWSCURRENT (…${now.current.value.last4}) changed.`);
       }
       await tolerateNotRotating(stytch, () => stytch.rotateCancel(clientId));
       return 'done';
@@ -228,17 +229,25 @@ export function leaseStillCovers(s: Snapshot, leased: Binding): string | undefin
 
 /** The same action on the same version or secret (the fields that say what it acts on). */
 function sameAction(a: Action, b: Action): boolean {
+  if (b.kind !== a.kind) return false;
+  // Each case ends in a return: complete-at-stytch is last, so that no case falls into another.
   switch (a.kind) {
-    case 'promote-pending':
-      return b.kind === a.kind && b.versionId === a.versionId && b.fromVersionId === a.fromVersionId;
-    case 'complete-at-stytch':
-      return b.kind === a.kind && b.nextLast4 === a.nextLast4;
-    case 'cancel-at-stytch':
-      return b.kind === a.kind && b.nextLast4 === a.nextLast4 && b.currentLast4 === a.currentLast4;
+    case 'promote-pending': {
+      const o = b as Of<'promote-pending'>;
+      return o.versionId === a.versionId && o.fromVersionId === a.fromVersionId;
+    }
+    case 'cancel-at-stytch': {
+      const o = b as Of<'cancel-at-stytch'>;
+      return o.nextLast4 === a.nextLast4 && o.currentLast4 === a.currentLast4;
+    }
     case 'remove-pending':
-      return b.kind === a.kind && b.versionId === a.versionId;
+      return (b as Of<'remove-pending'>).versionId === a.versionId;
+    case 'complete-at-stytch':
+      return (b as Of<'complete-at-stytch'>).nextLast4 === a.nextLast4;
   }
 }
+
+type Of<K extends Action['kind']> = Extract<Action, { kind: K }>;
 
 function holdsPending(s: Snapshot, versionId: string): boolean {
   return s.pending?.versionId === versionId || (s.pendingOnCurrent && s.current.versionId === versionId);

@@ -70,6 +70,8 @@ export interface WorldOptions {
   rotationTokens?: boolean;
   /** The handler's backoff sleep; default: returns at once. */
   sleep?: (ms: number) => Promise<void>;
+  /** The Stytch emulator's source for ids and secrets, like Math.random (default node:crypto): a test that needs two secrets ending alike. */
+  stytchRandom?: () => number;
   /** Builds the handler under test; default: createHandler from source (a test may pass a built bundle's, or a mutant's). */
   createHandler?: typeof createHandler;
 }
@@ -300,7 +302,7 @@ const isSmFailure = (e: unknown): e is SecretsManagerFailure => e === 'InternalS
 
 export class World {
   /** On the World's clock, so used_at moves with it. */
-  readonly stytch = new StytchEmulator({ now: () => this.clock.now() });
+  readonly stytch: StytchEmulator;
   readonly sm: SecretsManagerEmulator;
   /** The state table's DynamoDB (dynalite, in process). */
   readonly dynamo = new LocalDynamoDB();
@@ -351,6 +353,7 @@ export class World {
   private readonly env: Record<string, string>;
 
   constructor(private readonly options: WorldOptions = {}) {
+    this.stytch = new StytchEmulator({ now: () => this.clock.now(), ...(options.stytchRandom === undefined ? {} : { random: options.stytchRandom }) });
     this.sm = new SecretsManagerEmulator({ maxAttempts: options.maxAttempts ?? 1, rotationTokens: options.rotationTokens ?? false });
     if (options.smTransport === 'sdk') {
       this.smClient = new SecretsManagerClient({
