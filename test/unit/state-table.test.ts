@@ -498,6 +498,8 @@ describe('StateTable.acquire: who holds the lease (VI)', () => {
     const m = binding('m', 'client-m', { credentialsSecretId: 'creds-1' });
     await h.table.acquire(request(m, 'h1', T0));
     await h.table.release(m, 'h1');
+    // Both sides of the binding name the credentials secret.
+    expect(await h.table.checkBinding(m)).toBe('bound');
     h.reset();
 
     expect(await h.table.acquire(request(m, 'h2', T0 + MIN))).toMatchObject({ kind: 'acquired', bound: false });
@@ -1341,6 +1343,9 @@ describe('StateTable: a table that is missing or not allowed says what to fix', 
     const throttled = awsError('ThrottlingException');
     await expect(new StateTable(failing(throttled), 'my-table').readClient(a)).rejects.toBe(throttled);
     await expect(new StateTable(failing('not an error'), 'my-table').readClient(a)).rejects.toBe('not an error');
+    // Only the SDK's errors are explained: a thrown object that merely has the name is not one of them.
+    const lookalike = { name: 'ResourceNotFoundException', message: 'not from the SDK' };
+    await expect(new StateTable(failing(lookalike), 'my-table').readClient(a)).rejects.toBe(lookalike);
 
     const explained = new Error('explained');
     const seen: unknown[] = [];

@@ -149,7 +149,8 @@ export class BindingError extends InvalidInputError {
   }
 }
 
-export const clientKey = (ref: ClientRef): string => `client#${ref.projectId}#${ref.clientId}`;
+const CLIENT_PREFIX = 'client#';
+export const clientKey = (ref: ClientRef): string => `${CLIENT_PREFIX}${ref.projectId}#${ref.clientId}`;
 export const secretKey = (arn: string): string => `secret#${arn}`;
 
 const isConditionFailure = (error: unknown): boolean => error instanceof Error && error.name === 'ConditionalCheckFailedException';
@@ -234,9 +235,10 @@ export class StateTable {
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
+      // Stryker disable next-line ArrayDeclaration: DynamoDB's Scan always answers Items (empty when nothing matches); the fallback only satisfies the SDK's optional type.
       for (const item of out.Items ?? []) {
         // Every item has pk, the table's partition key (String).
-        if (str(item, 'pk')!.startsWith('client#')) yield toClientRecord(item);
+        if (str(item, 'pk')!.startsWith(CLIENT_PREFIX)) yield toClientRecord(item);
       }
       start = out.LastEvaluatedKey;
     } while (start);
@@ -310,8 +312,8 @@ export class StateTable {
       // own released_by, or no lease at all.
       const out = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: S(clientKey(ref)) }, ConsistentRead: true }));
       if (str(out.Item ?? {}, 'released_by') === holder) return true;
-      const now = out.Item ? toClientRecord(out.Item) : undefined;
-      return !(now?.lease && now.lease.holder !== holder);
+      // The write's condition failed, so a lease still there is another holder's.
+      return !(out.Item && toClientRecord(out.Item).lease);
     }
     // An item that held nothing but this lease goes away with it (bound items, clients an
     // administrator set free, and those that still owe a retirement, stay).
@@ -674,13 +676,10 @@ function bindingOf(item: Item, secretArn: string): Binding {
 }
 
 function toClientRecord(item: Item): ClientRecord {
-  const ref = { projectId: str(item, 'project_id') ?? '', clientId: str(item, 'client_id') ?? '' };
-  if (!ref.projectId) {
-    // Older items may lack the fields: the key holds them too.
-    const [, projectId = '', ...rest] = (str(item, 'pk') ?? '').split('#');
-    ref.projectId = projectId;
-    ref.clientId = rest.join('#');
-  }
+  // From the key (clientKey), which every client item has; project_id and client_id, which older items lack, repeat it.
+  const pk = str(item, 'pk')!;
+  const projectEnd = pk.indexOf('#', CLIENT_PREFIX.length);
+  const ref: ClientRef = { projectId: pk.slice(CLIENT_PREFIX.length, projectEnd), clientId: pk.slice(projectEnd + 1) };
   const secretArn = str(item, 'secret_arn');
   const holder = str(item, 'lease_holder');
   const until = num(item, 'lease_until');
