@@ -70,7 +70,8 @@ const GROUPS = {
     testFiles: STATE_SUITES,
   },
   state: {
-    break: 90,
+    // 100.0 (493 killed, 106 timeouts: mutants that stall a lease wait until the run's timeout); full run 35 min on two cores.
+    break: 100,
     mutate: ['functions/lib/state/table.ts'],
     testFiles: STATE_SUITES,
   },
