@@ -361,11 +361,10 @@ async function heldByVersion(r: ProjectRotation, created: CreatedSecret): Promis
     if (isTransient(error)) throw error;
     return { unreadable: error };
   }
-  if (text === undefined) return false;
   try {
-    return (JSON.parse(text) as { secret_id?: unknown }).secret_id === created.secretId;
+    return (JSON.parse(text!) as { secret_id?: unknown }).secret_id === created.secretId;
   } catch {
-    // Text that is not JSON (written outside this function) holds no secret id.
+    // No value (JSON.parse(undefined) throws) or text that is not JSON (written outside this function): no secret id.
     return false;
   }
 }
