@@ -224,14 +224,15 @@ const MUTANTS: Mutant[] = [
     edits: [
       {
         file: TABLE,
-        search: '`secret_arn = :arn AND (client_kind = :k OR attribute_not_exists(client_kind))',
-        replace: '`(client_kind = :k OR attribute_not_exists(client_kind))',
+        search: '`secret_arn = :arn${kind} AND ${credentials}',
+        // A clause that always holds, in its place.
+        replace: '`attribute_not_exists(unchecked)${kind} AND ${credentials}',
       },
       // DynamoDB refuses a value no expression uses.
       {
         file: TABLE,
-        search: "      ':arn': S(binding.secretArn),\n      ':k': S(binding.kind ?? 'connected_app'),\n    };",
-        replace: "      ':k': S(binding.kind ?? 'connected_app'),\n    };",
+        search: "      ':arn': S(binding.secretArn),\n    };",
+        replace: '    };',
       },
     ],
     hunts: ['binding properties'],
