@@ -354,6 +354,8 @@ async function reportUnheld(r: ProjectRotation, m: ManagementApi, at: number, al
  * fix is returned, for the caller to report.
  */
 async function heldByVersion(r: ProjectRotation, created: CreatedSecret): Promise<boolean | { unreadable: unknown }> {
+  // This step's own version was just read under the lease and had no value (or createSecret would have resumed): no read again.
+  if (created.versionId === r.token) return false;
   let text: string | undefined;
   try {
     text = await r.deps.store.getVersion(r.arn, created.versionId);
