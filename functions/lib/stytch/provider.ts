@@ -118,8 +118,7 @@ export type ProbedSecret = 'pending' | 'current';
 
 /** Turns a failed probe into a verification failure a person can act on, naming the secret that failed. */
 export function probeFailure(spec: Pick<ProviderSpec, 'label'>, clientId: string, error: StytchApiError, which: ProbedSecret = 'pending'): VerificationError {
-  const failed =
-    `does not authenticate at Stytch's token endpoint (${error.statusCode} ${error.errorType}` + `${error.requestId ? `, request_id ${error.requestId}` : ''}).`;
+  const failed = `does not authenticate at Stytch's token endpoint (${error.statusCode} ${error.errorType}${error.requestId ? `, request_id ${error.requestId}` : ''}).`;
   return new VerificationError(
     which === 'current'
       ? `The AWSCURRENT secret of ${spec.label} ${clientId} ${failed} Consumers of this secret are failing: put the client's current secret into it, or rotate it now to issue a new one.`
