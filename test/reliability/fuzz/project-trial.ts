@@ -19,7 +19,9 @@
  * - II-end: once settled, every secret of the project environment is held by
  *   AWSCURRENT or AWSPENDING, by AWSPREVIOUS while its window is open (up to
  *   END_SWEEPS sweeps after it, waiting out a deletion put off once), or named
- *   in the function's OrphanProjectSecret report; and the secrets the
+ *   in the function's OrphanProjectSecret report, or, when the outside actor
+ *   deleted AWSCURRENT's secret, by AWSPREVIOUS kept as possibly the only one
+ *   that works and named in the sweep's ERROR; and the secrets the
  *   function did not create (the project's first secret, another team's made
  *   just before) still exist. With the window's end this is also III: the
  *   previous secret is deleted after its window and a sweep.
@@ -285,6 +287,7 @@ export class ProjectTrial extends Trial {
       let sweepMayRetire = false;
       let waitUntil = 0;
       const atStytch = this.env.stack.stytch.projectSecretValues(this.project.projectId);
+      const currentGone = current.length > 0 && current.every((secret) => secret !== undefined && this.outsiderDeleted.has(secret));
       for (const { what, secretId } of [
         { what: "the project's first secret", secretId: this.project.secretId },
         { what: "another team's secret", secretId: this.otherTeam.secretId },
@@ -313,6 +316,9 @@ export class ProjectTrial extends Trial {
           sweepMayRetire = true;
           continue;
         }
+        // II: the outside actor deleted AWSCURRENT's secret after the move was decided, so the previous one may be
+        // the only secret that works. The sweep keeps it, and must say so at ERROR, naming it.
+        if (currentGone && this.env.project!.keptReported(secretId)) continue;
         problems.push(
           `Stytch still has the AWSPREVIOUS secret ${secretId} (${l4(secret)}), whose window ended ${now - Math.max(ours, recorded)} ms ago` +
             (record?.previousSecretId === secretId ? ` (${sweeps} sweeps since did not delete it)` : ', with no deletion recorded for it'),

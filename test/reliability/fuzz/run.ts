@@ -82,14 +82,27 @@ const POLL_MS = 5;
 const KEEP_SECRET_MS = 2_000;
 /** The function's ERROR log naming project secrets it may have created and no label holds (project-secret.ts, reportUnheld). */
 const ORPHAN_REPORT = 'no label of this secret holds; they were not deleted';
+/** The sweep's ERROR log keeping a previous project secret because AWSCURRENT's is gone at Stytch (project-secret.ts, deletePrevious). */
+const KEPT_REPORT = 'may be the only one that works';
 
-/** The secret ids the function's orphan reports named, from log lines (JSON, each report's `secrets[].secretId`). */
-function collectReported(chunks: readonly string[], into: Set<string>): void {
+/** What the function's ERROR logs told the operator about project secrets it did not delete. */
+interface Reports {
+  /** Named in an orphan report (each report's `secrets[].secretId`). */
+  orphans: Set<string>;
+  /** Kept past its window as possibly the only working secret (the line's `previousSecretId`). */
+  kept: Set<string>;
+}
+
+/** Reads the reports from log lines (JSON, one per line). */
+function collectReported(chunks: readonly string[], into: Reports): void {
   for (const line of chunks.join('').split('\n')) {
-    if (!line.includes(ORPHAN_REPORT)) continue;
+    const orphan = line.includes(ORPHAN_REPORT);
+    if (!orphan && !line.includes(KEPT_REPORT)) continue;
     try {
-      const record = JSON.parse(line) as { secrets?: Array<{ secretId?: unknown }> };
-      for (const s of record.secrets ?? []) if (typeof s.secretId === 'string') into.add(s.secretId);
+      const record = JSON.parse(line) as { level?: unknown; secrets?: Array<{ secretId?: unknown }>; previousSecretId?: unknown };
+      if (record.level !== 'ERROR') continue;
+      if (orphan) for (const s of record.secrets ?? []) if (typeof s.secretId === 'string') into.orphans.add(s.secretId);
+      if (!orphan && typeof record.previousSecretId === 'string') into.kept.add(record.previousSecretId);
     } catch {
       // Not one whole JSON line.
     }
@@ -110,12 +123,13 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
     ClientRequestToken: randomUUID(),
     SecretString: JSON.stringify({ ...management, base_url: proxy.url }),
   });
-  const reportedIds = new Set<string>();
-  const reported = (secretId: string) => {
-    if (reportedIds.has(secretId)) return true;
-    collectReported(stack.logs, reportedIds);
-    return reportedIds.has(secretId);
+  const reports: Reports = { orphans: new Set(), kept: new Set() };
+  const reportedIn = (set: Set<string>) => (secretId: string) => {
+    if (set.has(secretId)) return true;
+    collectReported(stack.logs, reports);
+    return set.has(secretId);
   };
+  const [reported, keptReported] = [reportedIn(reports.orphans), reportedIn(reports.kept)];
   // The function's own state table code puts starting states in place; its commands go straight to
   // dynalite in process (JSON in and out, no SDK pipeline): setup is not what is measured or fuzzed.
   const state = new StateTable(
@@ -162,7 +176,7 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
       const projectTrials = [...running, ...retired.map((r) => r.trial)].filter((t): t is ProjectTrial => t instanceof ProjectTrial);
       const leaks = await stack.scanForSecrets(projectTrials.flatMap((t) => t.knownSecretValues()));
       countMetrics(stack.logs.slice(0, lines), summary.metrics);
-      collectReported(stack.logs.slice(0, lines), reportedIds);
+      collectReported(stack.logs.slice(0, lines), reports);
       stack.logs.splice(0, lines);
       stack.invocations.splice(0, errors);
       summary.linesScanned += leaks.lines;
@@ -227,7 +241,7 @@ export async function runFuzz(stack: LocalStack, options: FuzzOptions): Promise<
         faultRate: options.faultRate,
         maxFaults: options.maxFaults,
         ...(options.cliRetire ? { cliRetire: options.cliRetire } : {}),
-        project: { proxyUrl: proxy.url, reported },
+        project: { proxyUrl: proxy.url, reported, keptReported },
       };
       const trial = plan.kind === 'project_secret' ? new ProjectTrial(plan, env) : new Trial(plan, env);
       const result = await trial.run(stack.project.projectId, {

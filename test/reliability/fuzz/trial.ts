@@ -57,8 +57,11 @@ export interface TrialEnv {
   maxFaults: number;
   /** The operator CLI's `retire --yes` for a secret, if the command exists. */
   cliRetire?: (secretName: string) => Promise<{ code: number; output: string }>;
-  /** For project-secret trials: the Stytch proxy their calls go through, and the secrets the function reported as orphans. */
-  project?: { proxyUrl: string; reported: (secretId: string) => boolean };
+  /**
+   * For project-secret trials: the Stytch proxy their calls go through, the secrets the function reported as
+   * orphans, and the previous secrets the sweep reported keeping because AWSCURRENT's was gone at Stytch.
+   */
+  project?: { proxyUrl: string; reported: (secretId: string) => boolean; keptReported: (secretId: string) => boolean };
 }
 
 export interface TrialResult {
