@@ -39,7 +39,10 @@ describe('Project secret: the pending secret deleted in the dashboard while fini
     // finishSecret has checked Stytch; its move is held while the new secret is deleted in the dashboard.
     const move = world.pause((c) => c.operation === 'UpdateSecretVersionStage' && c.step === 'finishSecret');
     const finishing = world.invoke('finishSecret', token);
-    await move.reached;
+    const held = await move.reached;
+    // The premise: finishSecret read the new secret at Stytch before this move, and found it.
+    const checks = world.externalCalls.filter((c) => c.index < held.index && c.step === 'finishSecret' && c.operation === 'secrets.get');
+    expect(checks.map((c) => c.result?.status)).toContain(200);
     world.stytch.deleteProjectSecret(world.project.projectId, next.secret_id!);
     move.release();
     await finishing;
